@@ -1,0 +1,111 @@
+"""Configuration: a base YAML of every setting, named presets over it, then a user file and
+``key=value`` overrides. The result is a plain nested dict, saved into every run folder."""
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .errors import UserError
+
+PRESET_PACKAGE = "mer3d.configs"
+
+
+def preset_names() -> list[str]:
+    files = resources.files(PRESET_PACKAGE).iterdir()
+    return sorted(f.name[:-5] for f in files if f.name.endswith(".yaml") and f.name != "base.yaml")
+
+
+def _read_yaml(text: str, origin: str) -> dict:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{origin}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{origin}: expected a mapping of settings at the top level")
+    return data
+
+
+def _preset(name: str) -> dict:
+    if name not in preset_names() and name != "base":
+        raise UserError(f"unknown preset '{name}'; known: {', '.join(preset_names())}")
+    text = resources.files(PRESET_PACKAGE).joinpath(f"{name}.yaml").read_text()
+    return _read_yaml(text, f"preset {name}")
+
+
+def merge(base: dict, update: dict, origin: str, prefix: str = "") -> dict:
+    """Recursively overlay ``update`` on ``base``; keys unknown to ``base`` are user errors."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        path = f"{prefix}{key}"
+        if key not in out:
+            raise UserError(f"{origin}: unknown setting '{path}'")
+        if isinstance(out[key], dict):
+            if not isinstance(value, dict):
+                raise UserError(f"{origin}: setting '{path}' must be a mapping")
+            out[key] = merge(out[key], value, origin, f"{path}.")
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(item: str) -> dict:
+    """``a.b=3`` -> ``{"a": {"b": 3}}`` with the value parsed as YAML (numbers, lists, null)."""
+    if "=" not in item:
+        raise UserError(f"--set {item!r}: expected key=value")
+    key, raw = item.split("=", 1)
+    value = _read_yaml(f"v: {raw}", f"--set {item!r}")["v"] if raw.strip() else None
+    nested: dict[str, Any] = value
+    for part in reversed(key.strip().split(".")):
+        nested = {part: nested}
+    return nested
+
+
+def load_config(preset: str | None = None, config_file: str | Path | None = None,
+                overrides: Iterable[str] = ()) -> dict:
+    """Resolve base <- preset <- config file <- overrides into one validated dict."""
+    config = _preset("base")
+    if preset:
+        config = merge(config, _preset(preset), f"preset {preset}")
+        config["preset"] = preset
+    if config_file:
+        path = Path(config_file)
+        if not path.is_file():
+            raise UserError(f"{path}: config file not found")
+        config = merge(config, _read_yaml(path.read_text(), str(path)), str(path))
+    for item in overrides:
+        config = merge(config, parse_override(item), f"--set {item}")
+    validate(config)
+    return config
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise UserError(message)
+
+
+def validate(config: dict) -> None:
+    data, train, model, protocol = config["data"], config["train"], config["model"], config["protocol"]
+    _check(isinstance(data["frames"], int) and data["frames"] >= 2, "data.frames must be an integer >= 2")
+    _check(isinstance(data["size"], int) and data["size"] >= 16, "data.size must be an integer >= 16")
+    _check(data["channels"] in (1, 3), "data.channels must be 1 or 3")
+    _check(data["representation"] in ("gray", "diff"), "data.representation must be gray or diff")
+    _check(isinstance(data["eval_windows"], int) and data["eval_windows"] >= 1, "data.eval_windows must be >= 1")
+    _check(isinstance(train["epochs"], int) and train["epochs"] >= 1, "train.epochs must be an integer >= 1")
+    _check(isinstance(train["batch_size"], int) and train["batch_size"] >= 2,
+           "train.batch_size must be an integer >= 2 (BatchNorm needs two clips)")
+    _check(isinstance(train["lr"], (int, float)) and train["lr"] > 0, "train.lr must be a positive number")
+    _check(train["optimizer"] in ("sgd", "adam"), "train.optimizer must be sgd or adam")
+    _check(train["precision"] in ("fp32", "bf16"), "train.precision must be fp32 or bf16")
+    _check(0.0 <= float(train["val_fraction"]) < 1.0, "train.val_fraction must be in [0, 1)")
+    _check(float(model["width"]) > 0, "model.width must be positive")
+    _check(protocol["name"] in ("loso", "kfold", "split"), "protocol.name must be loso, kfold or split")
+    _check(isinstance(protocol["k"], int) and protocol["k"] >= 2, "protocol.k must be an integer >= 2")
+    _check(isinstance(config["seed"], int), "seed must be an integer")
+
+
+def dump_config(config: dict) -> str:
+    return yaml.safe_dump(config, sort_keys=False)
