@@ -1,0 +1,52 @@
+"""The Python API behind the ``mer3d`` command, for scripts and notebooks.
+
+    from mer3d import api
+    config = api.load_config("paper-casme2", overrides=["dataset.root=/data/CASME2", "train.epochs=50"])
+    metrics = api.train(config, "runs/casme2")
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import load_config
+from .data import inspect_dataset, load_dataset
+from .data.datasets import format_inspection
+from .errors import UserError
+from .models import create_model, format_layer_table, layer_rows
+from .reports.tables import metrics_table
+from .training.report import evaluate
+from .training.trainer import architecture, resume, train
+
+__all__ = ["load_config", "load_dataset", "inspect_dataset", "format_inspection", "create_model",
+           "layer_table", "train", "resume", "evaluate", "metrics_table", "demo"]
+
+CLASS_COUNTS = {"casme2": 5, "casme": 4}
+
+
+def layer_table(config: dict) -> str:
+    """The network of ``config`` as a Keras-style table of output shapes and parameter counts."""
+    classes = config["dataset"]["classes"]
+    num_classes = len(classes) if classes else CLASS_COUNTS.get(config["dataset"]["name"], 5)
+    arch = architecture(config, num_classes)
+    model = create_model(**arch)
+    d = config["data"]
+    title = (f"{arch['name']} ({config.get('preset') or 'custom'}): input (N, {d['channels']}, {d['frames']}, "
+             f"{d['size']}, {d['size']}), {num_classes} classes")
+    return format_layer_table(layer_rows(model, (d["channels"], d["frames"], d["size"], d["size"])), title)
+
+
+def demo(out: str | Path = "runs/demo") -> tuple[dict, Path]:
+    """Generate the built-in synthetic dataset under ``out/data``, train the demo preset on it with
+    leave-one-subject-out into ``out/run`` (resuming an interrupted demo), and return the metrics."""
+    from .data.demo import generate_demo
+
+    out = Path(out)
+    root = generate_demo(out / "data")
+    config = load_config("demo", overrides=[f"dataset.root={root}", f"data.cache_dir={out / 'cache'}"])
+    run = out / "run"
+    if (run / "config.yaml").is_file():
+        from .training.run_dir import RunDir
+        if RunDir(run).read_config() != config:
+            raise UserError(f"{run}: holds a demo run with other settings; remove it or pass another --out")
+        return resume(run), run
+    return train(config, run), run

@@ -1,0 +1,95 @@
+"""The ``mer3d`` command: a thin layer over the Python API (mer3d.api)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from . import api
+from .errors import UserError
+
+
+def _add_config_options(p: argparse.ArgumentParser, default_preset: str | None) -> None:
+    p.add_argument("--preset", default=default_preset, help="named setting, e.g. paper-casme2")
+    p.add_argument("--config", help="YAML file overriding the preset")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting, e.g. --set train.epochs=50 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mer3d", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("model", help="print the network's layer table")
+    _add_config_options(p, "paper-casme2")
+
+    p = sub.add_parser("datasets", help="dataset tools")
+    dsub = p.add_subparsers(dest="action", required=True)
+    p = dsub.add_parser("inspect", help="clips per class and subject, and every sheet/folder problem")
+    p.add_argument("--dataset", required=True, choices=["casme2", "casme", "csv"])
+    p.add_argument("--root", required=True)
+    p.add_argument("--annotations")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("train", help="train and evaluate with a subject-independent protocol")
+    _add_config_options(p, None)
+    p.add_argument("--root", help="dataset folder (sets dataset.root)")
+    p.add_argument("--annotations", help="coding sheet or manifest (sets dataset.annotations)")
+    p.add_argument("--out", help="new run folder")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run")
+
+    p = sub.add_parser("evaluate", help="recompute a run's report from its saved predictions")
+    p.add_argument("run")
+
+    p = sub.add_parser("demo", help="generate the demo dataset, train on it with LOSO, report")
+    p.add_argument("--out", default="runs/demo")
+    return parser
+
+
+def _train(args) -> dict:
+    if args.resume:
+        if args.out or args.root or args.overrides or args.config:
+            raise UserError("--resume takes no other options: the run's own config.yaml is used")
+        return api.resume(args.resume)
+    if not args.out:
+        raise UserError("train needs --out RUN_DIR (or --resume RUN_DIR)")
+    overrides = list(args.overrides)
+    overrides += [f"dataset.root={args.root}"] if args.root else []
+    overrides += [f"dataset.annotations={args.annotations}"] if args.annotations else []
+    config = api.load_config(args.preset, args.config, overrides)
+    return api.train(config, args.out)
+
+
+def run_command(args) -> int:
+    if args.command == "model":
+        print(api.layer_table(api.load_config(args.preset, args.config, args.overrides)))
+    elif args.command == "datasets":
+        report = api.inspect_dataset(args.dataset, args.root, args.annotations)
+        print(json.dumps(report, indent=2) if args.json else api.format_inspection(report))
+    elif args.command == "train":
+        print(api.metrics_table(_train(args)))
+    elif args.command == "evaluate":
+        print(api.metrics_table(api.evaluate(args.run)))
+    elif args.command == "demo":
+        metrics, run = api.demo(args.out)
+        print(api.metrics_table(metrics))
+        print(f"\nreport: {run / 'report.md'} (plots and predictions beside it)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        from .launcher import reexec_with_allocator
+        argv = sys.argv[1:]
+        reexec_with_allocator(argv)
+    logging.basicConfig(level=logging.INFO, format="mer3d: %(message)s", stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    try:
+        return run_command(args)
+    except UserError as exc:
+        print(f"mer3d: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mer3d: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,29 @@
+"""Models by name, in the style of timm: ``create_model("vgg3d", num_classes=5)``."""
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from ..errors import UserError
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str):
+    """Class or factory decorator adding a model constructor to the registry under ``name``."""
+    def add(factory):
+        _MODELS[name] = factory
+        return factory
+    return add
+
+
+def model_names() -> list[str]:
+    return sorted(_MODELS)
+
+
+def create_model(name: str, num_classes: int, in_channels: int = 1, **kwargs) -> nn.Module:
+    """Build a registered model; every model takes ``num_classes`` and ``in_channels``."""
+    if name not in _MODELS:
+        raise UserError(f"unknown model '{name}'; known: {', '.join(model_names())}")
+    return _MODELS[name](num_classes=num_classes, in_channels=in_channels, **kwargs)

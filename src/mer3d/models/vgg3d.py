@@ -1,0 +1,68 @@
+"""The paper's network: a 3D-VGG with batch normalization and dropout (Wu et al. 2022, sect. 2)."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from torch import Tensor, nn
+
+from .registry import register_model
+
+# Filters of Conv3D 1..8 and the paper's grouping into 3D-VGG blocks, each closed by a max-pool.
+PAPER_BLOCKS = ((32,), (32,), (64, 64), (128, 128), (128, 128))
+
+
+class VGG3DBlock(nn.Sequential):
+    """Conv3D 3x3x3 (stride 1, same padding) + ReLU per entry of ``filters``, then BatchNorm,
+    max-pool and dropout (the paper's 3D-VGG-Block with its BN and dropout additions)."""
+
+    def __init__(self, in_channels: int, filters: tuple[int, ...], pool: tuple[int, int, int],
+                 dropout: float, batchnorm: bool, first_conv: int):
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        for number, out_channels in enumerate(filters, start=first_conv):
+            layers[f"conv{number}"] = nn.Conv3d(in_channels, out_channels, 3, padding=1)
+            layers[f"relu{number}"] = nn.ReLU(inplace=True)
+            in_channels = out_channels
+        if batchnorm:
+            layers["bn"] = nn.BatchNorm3d(in_channels)
+        layers["pool"] = nn.MaxPool3d(pool)
+        if dropout > 0:
+            layers["dropout"] = nn.Dropout(dropout)
+        super().__init__(layers)
+
+
+@register_model("vgg3d")
+class VGG3D(nn.Module):
+    """3D-VGG micro-expression classifier.
+
+    Input ``(N, C, T, H, W)``; the paper: C = 1 (gray) or 3, T = 16, H = W = 128.
+    Eight Conv3D layers with 32, 32, 64, 64, 128, 128, 128, 128 filters (times ``width``) in five
+    blocks; max-pool (1, 2, 2) after block 1 (keeps early temporal detail), (2, 2, 2) after the
+    others, so 16x128x128 becomes 128 x 1 x 4 x 4 = 2048 features. Then
+    Flatten -> Dense ``hidden`` (1024) + ReLU -> Dropout 0.5 -> Dense ``num_classes`` (logits;
+    softmax is applied by the loss / at prediction time).
+    Pools never shrink a dimension below 1, so short windows (e.g. T = 8) still work.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int = 1, frames: int = 16, size: int = 128,
+                 width: float = 1.0, hidden: int = 1024, block_dropout: float = 0.25,
+                 fc_dropout: float = 0.5, batchnorm: bool = True):
+        super().__init__()
+        blocks: OrderedDict[str, nn.Module] = OrderedDict()
+        channels, t, s, first_conv = in_channels, frames, size, 1
+        for index, filters in enumerate(PAPER_BLOCKS):
+            scaled = tuple(max(1, round(f * width)) for f in filters)
+            pool = (1 if index == 0 or t < 2 else 2, 2 if s >= 2 else 1, 2 if s >= 2 else 1)
+            blocks[f"block{index + 1}"] = VGG3DBlock(channels, scaled, pool, block_dropout, batchnorm, first_conv)
+            channels, t, s, first_conv = scaled[-1], t // pool[0], s // pool[1], first_conv + len(filters)
+        self.features = nn.Sequential(blocks)
+        self.feature_shape = (channels, t, s, s)
+        self.classifier = nn.Sequential(OrderedDict(
+            flatten=nn.Flatten(),
+            dense1=nn.Linear(channels * t * s * s, hidden),
+            relu=nn.ReLU(inplace=True),
+            dropout=nn.Dropout(fc_dropout),
+            dense2=nn.Linear(hidden, num_classes),
+        ))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x))

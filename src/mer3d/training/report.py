@@ -1,0 +1,73 @@
+"""From fold results to the run's report: pooled predictions, metrics, curves and plots.
+``evaluate`` recomputes everything from the saved predictions alone."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_write_text
+from ..data.records import Dataset
+from ..errors import UserError
+from ..reports.plots import plot_confusion, plot_history, plot_per_class
+from ..reports.tables import metrics_markdown
+from .metrics import classification_report, per_fold_mean
+from .run_dir import RunDir, read_csv, write_csv
+
+HISTORY_COLUMNS = ["fold", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
+
+
+def prediction_rows(dataset: Dataset, results: list[dict]) -> list[dict]:
+    rows = []
+    for result in results:
+        for index, probs in zip(result["test"], result["probabilities"]):
+            clip = dataset.clips[index]
+            row = {"fold": result["fold"], "subject": clip.subject, "clip": clip.name,
+                   "true": clip.emotion, "predicted": dataset.classes[int(np.argmax(probs))]}
+            row.update({f"p_{c}": f"{p:.6f}" for c, p in zip(dataset.classes, probs)})
+            rows.append(row)
+    return rows
+
+
+def write_report(run: RunDir, dataset: Dataset, results: list[dict], config: dict) -> dict:
+    classes = dataset.classes
+    columns = ["fold", "subject", "clip", "true", "predicted"] + [f"p_{c}" for c in classes]
+    write_csv(run.predictions, prediction_rows(dataset, results), columns)
+    write_csv(run.history, [row for r in results for row in r["history"]], HISTORY_COLUMNS)
+    return evaluate(run.path, classes=classes)
+
+
+def _history(run: RunDir) -> list[dict]:
+    def number(value):
+        return float(value) if value not in ("", None) else None
+    return [{k: (v if k == "fold" else number(v)) for k, v in row.items()} for row in read_csv(run.history)]
+
+
+def evaluate(run_path: str | Path, classes: list[str] | None = None) -> dict:
+    """Metrics from ``predictions.csv``: pooled over all folds (the field's convention) plus the
+    per-fold mean, then metrics.json, plots and report.md."""
+    run = RunDir(Path(run_path))
+    config = run.read_config()
+    rows = read_csv(run.predictions)
+    if not rows:
+        raise UserError(f"{run.predictions}: no predictions")
+    classes = classes or [c[2:] for c in rows[0] if c.startswith("p_")]
+    index = {c: k for k, c in enumerate(classes)}
+    y_true = [index[r["true"]] for r in rows]
+    y_pred = [index[r["predicted"]] for r in rows]
+    folds = list(dict.fromkeys(r["fold"] for r in rows))
+    per_fold = [classification_report([t for t, r in zip(y_true, rows) if r["fold"] == f],
+                                      [p for p, r in zip(y_pred, rows) if r["fold"] == f], classes)
+                for f in folds]
+    metrics = {**classification_report(y_true, y_pred, classes), **per_fold_mean(per_fold),
+               "protocol": config["protocol"]["name"], "folds": len(folds), "seed": config["seed"],
+               "preset": config.get("preset")}
+    run.write_json(run.metrics, metrics)
+    title = f"{config['dataset']['name']} ({config['protocol']['name']}, {len(folds)} folds)"
+    plot_confusion(metrics["confusion_matrix"], classes, run.path / "confusion_matrix.png", f"Confusion matrix: {title}")
+    plot_per_class(metrics["per_class_accuracy"], metrics["accuracy"], run.path / "per_class_accuracy.png",
+                   f"Per-class accuracy: {title}")
+    if run.history.is_file():
+        plot_history(_history(run), run.path / "training_curves.png", f"Training: {title}")
+    atomic_write_text(run.report, f"# mer3d run report\n\n{title}\n\n{metrics_markdown(metrics)}\n")
+    return metrics

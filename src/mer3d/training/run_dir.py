@@ -1,0 +1,85 @@
+"""The layout of a run folder: everything needed to audit, resume or re-evaluate a run."""
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from ..atomic import atomic_path, atomic_write_text
+from ..config import dump_config
+from ..errors import UserError
+
+TRACKED_PACKAGES = ("mer3d", "torch", "numpy", "opencv-python-headless", "pandas", "safetensors")
+
+
+def environment(threads: int) -> dict:
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"python": sys.version.split()[0], "platform": platform.platform(),
+            "machine": platform.machine(), "torch_threads": threads, "packages": versions}
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    config = property(lambda self: self.path / "config.yaml")
+    env = property(lambda self: self.path / "environment.json")
+    metrics = property(lambda self: self.path / "metrics.json")
+    predictions = property(lambda self: self.path / "predictions.csv")
+    history = property(lambda self: self.path / "history.csv")
+    report = property(lambda self: self.path / "report.md")
+
+    def fold_dir(self, fold: str) -> Path:
+        return self.path / "folds" / fold
+
+    def checkpoint(self, fold: str) -> Path:
+        return self.fold_dir(fold) / "checkpoint.pt"
+
+    def fold_result(self, fold: str) -> Path:
+        return self.fold_dir(fold) / "result.json"
+
+    def weights(self, fold: str) -> Path:
+        return self.fold_dir(fold) / "model.safetensors"
+
+    def write_config(self, config: dict) -> None:
+        atomic_write_text(self.config, dump_config(config))
+
+    def read_config(self) -> dict:
+        if not self.config.is_file():
+            raise UserError(f"{self.path}: not a mer3d run folder (no config.yaml)")
+        return yaml.safe_load(self.config.read_text())
+
+    def write_json(self, path: Path, data) -> None:
+        atomic_write_text(path, json.dumps(data, indent=2))
+
+    def read_json(self, path: Path):
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path}: unreadable ({exc.__class__.__name__})") from None
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise UserError(f"{path}: not found")
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
