@@ -12,27 +12,37 @@ from .config import load_config
 from .data import inspect_dataset, load_dataset
 from .data.datasets import format_inspection
 from .errors import UserError
-from .models import create_model, format_layer_table, layer_rows
+from .models import architecture, create_model, format_layer_table, layer_rows
 from .reports.tables import metrics_table
+from .training.benchmark import benchmark as run_benchmark
+from .training.benchmark import format_benchmark
 from .training.report import evaluate
-from .training.trainer import architecture, resume, train
+from .training.trainer import resume, train
 
 __all__ = ["load_config", "load_dataset", "inspect_dataset", "format_inspection", "create_model",
-           "layer_table", "train", "resume", "evaluate", "metrics_table", "demo"]
+           "layer_table", "benchmark", "format_benchmark", "train", "resume", "evaluate", "metrics_table", "demo"]
 
 CLASS_COUNTS = {"casme2": 5, "casme": 4}
 
 
 def layer_table(config: dict) -> str:
     """The network of ``config`` as a Keras-style table of output shapes and parameter counts."""
-    classes = config["dataset"]["classes"]
-    num_classes = len(classes) if classes else CLASS_COUNTS.get(config["dataset"]["name"], 5)
-    arch = architecture(config, num_classes)
+    arch = architecture(config, num_classes(config))
     model = create_model(**arch)
     d = config["data"]
     title = (f"{arch['name']} ({config.get('preset') or 'custom'}): input (N, {d['channels']}, {d['frames']}, "
-             f"{d['size']}, {d['size']}), {num_classes} classes")
+             f"{d['size']}, {d['size']}), {arch['num_classes']} classes")
     return format_layer_table(layer_rows(model, (d["channels"], d["frames"], d["size"], d["size"])), title)
+
+
+def num_classes(config: dict) -> int:
+    classes = config["dataset"]["classes"]
+    return len(classes) if classes else CLASS_COUNTS.get(config["dataset"]["name"], 5)
+
+
+def benchmark(config: dict, repeats: int = 5, progress=print) -> dict:
+    """Clips/s and peak memory of the config's network, per speed variant (see mer3d.training.benchmark)."""
+    return run_benchmark(config, num_classes(config), repeats, progress=progress)
 
 
 def demo(out: str | Path = "runs/demo") -> tuple[dict, Path]:

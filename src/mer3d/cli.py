@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="recompute a run's report from its saved predictions")
     p.add_argument("run")
 
+    p = sub.add_parser("benchmark", help="training/inference clips/s and peak memory on this machine")
+    _add_config_options(p, "paper-casme2")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
     p = sub.add_parser("demo", help="generate the demo dataset, train on it with LOSO, report")
     p.add_argument("--out", default="runs/demo")
     return parser
@@ -71,6 +76,10 @@ def run_command(args) -> int:
         print(api.metrics_table(_train(args)))
     elif args.command == "evaluate":
         print(api.metrics_table(api.evaluate(args.run)))
+    elif args.command == "benchmark":
+        report = api.benchmark(api.load_config(args.preset, args.config, args.overrides), args.repeats,
+                               progress=lambda m: print(m, file=sys.stderr))
+        print(json.dumps(report, indent=2) if args.json else api.format_benchmark(report))
     elif args.command == "demo":
         metrics, run = api.demo(args.out)
         print(api.metrics_table(metrics))

@@ -1,6 +1,6 @@
 """Model registry; importing this package registers every architecture."""
 from . import vgg3d  # noqa: F401  (registers "vgg3d")
-from .registry import create_model, model_names, register_model
+from .registry import architecture, create_model, model_names, register_model
 from .summary import format_layer_table, layer_rows
 
-__all__ = ["create_model", "model_names", "register_model", "layer_rows", "format_layer_table"]
+__all__ = ["architecture", "create_model", "model_names", "register_model", "layer_rows", "format_layer_table"]

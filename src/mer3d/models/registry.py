@@ -27,3 +27,12 @@ def create_model(name: str, num_classes: int, in_channels: int = 1, **kwargs) ->
     if name not in _MODELS:
         raise UserError(f"unknown model '{name}'; known: {', '.join(model_names())}")
     return _MODELS[name](num_classes=num_classes, in_channels=in_channels, **kwargs)
+
+
+def architecture(config: dict, num_classes: int) -> dict:
+    """``create_model`` keyword arguments (name included) for a resolved config."""
+    model, data = config["model"], config["data"]
+    return {"name": model["name"], "num_classes": num_classes, "in_channels": data["channels"],
+            "frames": data["frames"], "size": data["size"], "width": model["width"],
+            "hidden": model["hidden"], "block_dropout": model["block_dropout"],
+            "fc_dropout": model["fc_dropout"], "batchnorm": model["batchnorm"]}

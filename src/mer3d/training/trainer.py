@@ -21,11 +21,11 @@ from ..data.clips import EvalClips, TrainClips
 from ..data.records import Dataset
 from ..data.sampling import apex_index
 from ..errors import UserError
-from ..models import create_model
+from ..models import architecture, create_model
 from ..models.weights import save_weights
 from .checkpoint import load_checkpoint, save_checkpoint
 from .optim import make_optimizer, make_scheduler
-from .protocols import Fold, assert_subject_independent, make_folds
+from .protocols import Fold, make_folds
 from .report import write_report
 from .run_dir import RunDir, environment
 
@@ -61,14 +61,6 @@ def prepare_data(config: dict) -> PreparedData:
 def derived_seed(*parts: int) -> int:
     """A stable seed for (run seed, fold, epoch ...), independent of Python's hash salt."""
     return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
-
-
-def architecture(config: dict, num_classes: int) -> dict:
-    model, data = config["model"], config["data"]
-    return {"name": model["name"], "num_classes": num_classes, "in_channels": data["channels"],
-            "frames": data["frames"], "size": data["size"], "width": model["width"],
-            "hidden": model["hidden"], "block_dropout": model["block_dropout"],
-            "fc_dropout": model["fc_dropout"], "batchnorm": model["batchnorm"]}
 
 
 def to_device_layout(x: torch.Tensor) -> torch.Tensor:
@@ -211,7 +203,6 @@ def execute(config: dict, run: RunDir) -> dict:
     data = prepare_data(config)
     subjects = [c.subject for c in data.dataset.clips]
     folds = make_folds(config["protocol"], subjects, config["seed"], config["train"]["val_fraction"])
-    assert_subject_independent(folds, subjects)
     results = []
     for index, fold in enumerate(folds):
         if run.fold_result(fold.name).is_file():

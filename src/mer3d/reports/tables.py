@@ -1,0 +1,84 @@
+"""Evaluation results as tables: fixed-width text for the terminal, Markdown for report files.
+
+``metrics`` is a :func:`mer3d.training.metrics.classification_report` dict merged with the
+:func:`mer3d.training.metrics.per_fold_mean` dict, plus ``protocol`` (str) and ``folds`` (int).
+Accuracies are shown as percentages; UF1, UAR and F1 as scores in [0, 1], as the field writes them.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+Grid = Callable[[list[str], list[list[str]]], str]
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100.0 * value:.2f}%"
+
+
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _mean_std(metrics: dict, metric: str, fmt: Callable[[float | None], str]) -> str:
+    mean, std = metrics.get(f"fold_mean_{metric}"), metrics.get(f"fold_std_{metric}")
+    return "n/a" if mean is None else f"{fmt(mean)} ± {fmt(std)}"
+
+
+def _heading(metrics: dict) -> str:
+    return (f"Protocol {metrics['protocol']}, {metrics['folds']} fold(s), {metrics['n']} clips; "
+            "metrics on the pooled predictions of all folds")
+
+
+def _overall_rows(metrics: dict) -> list[list[str]]:
+    return [["accuracy", _pct(metrics["accuracy"])],
+            ["UF1", _score(metrics["uf1"])],
+            ["UAR", _score(metrics["uar"])]]
+
+
+def _class_rows(metrics: dict) -> list[list[str]]:
+    return [[name, _pct(metrics["per_class_accuracy"][name]), _score(metrics["per_class_f1"][name]),
+             str(metrics["support"][name])] for name in metrics["classes"]]
+
+
+def _fold_rows(metrics: dict) -> list[list[str]]:
+    return [["accuracy", _mean_std(metrics, "accuracy", _pct)],
+            ["UF1", _mean_std(metrics, "uf1", _score)],
+            ["UAR", _mean_std(metrics, "uar", _score)]]
+
+
+def _render(metrics: dict, grid: Grid) -> str:
+    """The three tables, in the order: pooled overall, per class, per-fold mean ± std."""
+    sections = [
+        _heading(metrics),
+        grid(["metric (pooled)", "value"], _overall_rows(metrics)),
+        grid(["class", "accuracy", "F1", "support"], _class_rows(metrics)),
+        "Per-fold scores (each fold scored alone, then mean ± std over folds; not the pooled result)",
+        grid(["metric (per-fold)", "mean ± std"], _fold_rows(metrics)),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _text_grid(header: list[str], rows: list[list[str]]) -> str:
+    """Fixed-width columns: the first left-aligned (names), the others right-aligned (numbers)."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        first, *rest = cells
+        return "  ".join([first.ljust(widths[0]), *(c.rjust(w) for c, w in zip(rest, widths[1:]))])
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _markdown_grid(header: list[str], rows: list[list[str]]) -> str:
+    rule = ["---", *["---:"] * (len(header) - 1)]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, rule, *rows])
+
+
+def metrics_table(metrics: dict) -> str:
+    """Fixed-width text tables for the terminal."""
+    return _render(metrics, _text_grid)
+
+
+def metrics_markdown(metrics: dict) -> str:
+    """The same tables in Markdown (for README or report.md)."""
+    return _render(metrics, _markdown_grid)
