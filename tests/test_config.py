@@ -1,0 +1,49 @@
+import pytest
+
+from mer3d.config import load_config, preset_names
+from mer3d.errors import UserError
+
+
+def test_paper_preset_holds_the_papers_numbers():
+    config = load_config("paper-casme2")
+    assert config["preset"] == "paper-casme2"
+    assert (config["data"]["frames"], config["data"]["size"], config["data"]["channels"]) == (16, 128, 1)
+    assert config["data"]["representation"] == "gray"
+    train = config["train"]
+    assert (train["optimizer"], train["lr"], train["momentum"], train["batch_size"]) == ("sgd", 1e-4, 0.9, 16)
+    assert (train["lr_halve_every"], train["epochs"]) == (20000, 400)
+    assert config["augment"]["enabled"] and config["augment"]["angles"] == [5, -5, 10, -10]
+    assert config["model"]["width"] == 1.0 and config["model"]["hidden"] == 1024
+    assert config["protocol"]["name"] == "loso"
+    assert load_config("paper-casme")["dataset"]["name"] == "casme"
+    assert {"paper-casme2", "paper-casme", "demo"} <= set(preset_names())
+
+
+def test_overrides_are_typed_and_nested(tmp_path):
+    file = tmp_path / "c.yaml"
+    file.write_text("train:\n  epochs: 7\n")
+    config = load_config("paper-casme2", file, ["data.size=64", "augment.enabled=false", "protocol.name=kfold",
+                                                "protocol.k=3", "model.width=0.5", "seed=3"])
+    assert config["train"]["epochs"] == 7
+    assert config["data"]["size"] == 64 and config["augment"]["enabled"] is False
+    assert config["protocol"] == {"name": "kfold", "k": 3, "test_subjects": []}
+    assert config["model"]["width"] == 0.5 and config["seed"] == 3
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.epoch=3", "unknown setting 'train.epoch'"),
+    ("data.channels=2", "data.channels must be 1 or 3"),
+    ("protocol.name=random", "protocol.name must be"),
+    ("train.batch_size=1", "train.batch_size"),
+    ("nonsense", "expected key=value"),
+])
+def test_bad_settings_are_named(override, message):
+    with pytest.raises(UserError, match=message):
+        load_config("paper-casme2", overrides=[override])
+
+
+def test_unknown_preset_and_missing_file(tmp_path):
+    with pytest.raises(UserError, match="unknown preset 'paper-x'"):
+        load_config("paper-x")
+    with pytest.raises(UserError, match="config file not found"):
+        load_config("paper-casme2", tmp_path / "none.yaml")
