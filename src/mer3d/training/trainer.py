@@ -17,7 +17,7 @@ from tqdm import tqdm
 from ..data import load_dataset
 from ..data.augment import augmentation_plan
 from ..data.cache import ClipCache
-from ..data.clips import EvalClips, TrainClips
+from ..data.clips import EvalClips, TrainClips, batch_bounds
 from ..data.records import Dataset
 from ..data.sampling import apex_index
 from ..errors import UserError
@@ -146,7 +146,7 @@ def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, ru
                                          scheduler=scheduler)
         log.info("fold %s: resuming after epoch %d", fold.name, start)
     epochs = train_cfg["epochs"]
-    steps_per_epoch = train_set.num_batches(train_cfg["batch_size"])
+    steps_per_epoch = len(batch_bounds(len(train_set), train_cfg["batch_size"]))
     with tqdm(total=epochs * steps_per_epoch, initial=start * steps_per_epoch, unit="batch",
               desc=f"fold {fold.name}", dynamic_ncols=True, leave=False) as progress:
         for epoch in range(start, epochs):

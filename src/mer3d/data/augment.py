@@ -1,0 +1,63 @@
+"""The paper's data amplification: a mirror flip and small rotations, applied to whole clips.
+
+All functions take and return uint8 clips shaped (T, H, W, C) and never modify their input. Every
+frame gets the same transform, so the motion between frames is kept.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+PAPER_ANGLES = (5.0, -5.0, 10.0, -10.0)
+
+
+def augmentation_plan(
+    enabled: bool = True, flip: bool = True, angles: Sequence[float] = PAPER_ANGLES
+) -> list[tuple[bool, float]]:
+    """The versions of each training clip, as (flipped, angle in degrees), in the paper's order.
+
+    Original, original rotated by each angle, then (with ``flip``) the flipped clip and the flipped
+    clip rotated by each angle: 10 versions for the paper's setting. The first is always (False, 0.0).
+    """
+    if not enabled:
+        return [(False, 0.0)]
+    sides = (False, True) if flip else (False,)
+    rotations = (0.0, *(float(angle) for angle in angles))
+    return [(flipped, angle) for flipped in sides for angle in rotations]
+
+
+def flip_clip(clip: np.ndarray) -> np.ndarray:
+    """Mirror every frame left-right (about the vertical axis)."""
+    return np.ascontiguousarray(clip[:, :, ::-1])
+
+
+def rotate_clip(clip: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate every frame about its centre; positive = counter-clockwise as displayed.
+
+    Bilinear interpolation; the corners uncovered by the rotation repeat the nearest edge pixel
+    rather than going black, so no artificial edges appear.
+    """
+    frames, height, width, channels = clip.shape
+    centre = ((width - 1) / 2, (height - 1) / 2)
+    matrix = cv2.getRotationMatrix2D(centre, float(degrees), 1.0)
+    rotated = np.empty_like(clip)
+    for index in range(frames):
+        warped = cv2.warpAffine(
+            clip[index], matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        rotated[index] = warped.reshape(height, width, channels)  # warpAffine drops a single channel
+    return rotated
+
+
+def apply_augmentation(clip: np.ndarray, flipped: bool, angle: float) -> np.ndarray:
+    """One version from ``augmentation_plan``: flip first, then rotate (the flipped sample rotated).
+
+    The unaugmented version returns ``clip`` itself.
+    """
+    if flipped:
+        clip = flip_clip(clip)
+    if angle:
+        clip = rotate_clip(clip, angle)
+    return clip
