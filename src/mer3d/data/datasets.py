@@ -1,0 +1,183 @@
+"""Load a dataset by name, checking every annotation against the files, and report on it.
+
+    dataset = load_dataset("casme2", "/data/CASME2")
+    report = inspect_dataset("casme2", "/data/CASME2")     # JSON-ready dict
+    print(format_inspection(report))
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from tqdm import tqdm
+
+from mer3d.data import casme, casme2, manifest
+from mer3d.data.frames import select_frames
+from mer3d.data.manifest import Annotation
+from mer3d.data.records import ClipRecord, Dataset, Problem
+from mer3d.errors import UserError
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to read one dataset, and its label conventions."""
+
+    find_annotations: Callable[[Path, str | Path | None], list[Path]]
+    read_annotations: Callable[[Path, list[Path]], tuple[list[Annotation], list[Problem]]]
+    classes: tuple[str, ...] | None       # the standard class set; None: every label found
+    vocabulary: frozenset[str] | None     # emotions the annotators used; None: any label
+
+
+DATASETS = {
+    "casme2": DatasetSpec(casme2.find_sheet, casme2.read_annotations, casme2.CLASSES, casme2.VOCABULARY),
+    "casme": DatasetSpec(casme.find_sheets, casme.read_annotations, casme.CLASSES, casme.VOCABULARY),
+    "csv": DatasetSpec(manifest.find_manifest, manifest.read_manifest, None, None),
+}
+
+
+def load_dataset(name: str, root: str | Path, annotations: str | Path | None = None,
+                 classes: list[str] | None = None, check_images: bool = False,
+                 *, progress: bool = False) -> Dataset:
+    """The usable clips of ``classes`` (default: the dataset's standard set), with every problem found.
+
+    ``annotations`` names the sheet/manifest when it is not found under ``root``. With
+    ``check_images`` every frame is decoded and a clip with an unreadable one is dropped.
+    """
+    return _load(name, root, annotations, classes, check_images, progress)[0]
+
+
+def _load(name: str, root: str | Path, annotations: str | Path | None, classes: list[str] | None,
+          check_images: bool, progress: bool) -> tuple[Dataset, list[Path]]:
+    """The dataset and the annotation files it was read from."""
+    spec = _spec(name)
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise UserError(f"dataset root not found: {root}")
+    sheets = spec.find_annotations(root, annotations)
+    rows, problems = spec.read_annotations(root, sheets)
+    vocabulary = spec.vocabulary or frozenset(row.emotion for row in rows)
+    chosen = _choose_classes(name, classes, spec.classes or sorted(vocabulary), vocabulary)
+    dataset = Dataset(name, root, chosen, [], problems=problems, fps=_common_fps(rows))
+    first_row: dict[tuple[str, str], Annotation] = {}
+    # disable=None: a bar on a terminal, nothing in a log file.
+    for row in tqdm(rows, desc=f"checking {name} clips", unit="clip", disable=None if progress else True):
+        earlier = first_row.setdefault((row.subject, row.name), row)
+        if earlier is not row:
+            dataset.problems.append(Problem(row.source, row.row, f"clip {row.subject}/{row.name} repeats "
+                                                                 f"{earlier.source} row {earlier.row}; ignored"))
+        else:
+            _admit(dataset, row, vocabulary, check_images)
+    # Rows that could not be parsed were reported first; list everything in sheet and row order.
+    sheet_order = {str(sheet): index for index, sheet in enumerate(sheets)}
+    dataset.problems.sort(key=lambda p: (sheet_order.get(p.path, len(sheets)), p.row or 0))
+    return dataset, sheets
+
+
+def _admit(dataset: Dataset, row: Annotation, vocabulary: frozenset[str], check_images: bool) -> None:
+    """Add the row's clip to the dataset, or count it as excluded, noting every problem."""
+    if row.emotion not in dataset.classes:
+        dataset.excluded[row.emotion] += 1
+        if row.emotion not in vocabulary:
+            dataset.problems.append(Problem(row.source, row.row, f"unknown emotion '{row.emotion}'"))
+        return
+    clip, messages = check_clip(dataset.name, row, check_images)
+    dataset.problems += [Problem(row.source, row.row, message) for message in messages]
+    if clip is not None:
+        dataset.clips.append(clip)
+
+
+def _spec(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset '{name}' (known: {', '.join(DATASETS)})")
+    return DATASETS[name]
+
+
+def _choose_classes(name: str, requested: list[str] | None, standard, vocabulary: frozenset[str]) -> list[str]:
+    if requested is None:
+        return list(standard)
+    chosen = [str(c).strip().lower() for c in requested]
+    unknown = [c for c in chosen if c not in vocabulary]
+    if unknown:
+        raise UserError(f"unknown class '{unknown[0]}' for {name} (known: {', '.join(sorted(vocabulary))})")
+    if len(chosen) < 2 or len(set(chosen)) < len(chosen):
+        raise UserError(f"classes must name at least two different emotions, got {requested}")
+    return chosen
+
+
+def _common_fps(rows: list[Annotation]) -> float:
+    """The frame rate shared by all clips; 0.0 when they differ (each clip carries its own)."""
+    rates = {row.fps for row in rows}
+    return rates.pop() if len(rates) == 1 else 0.0
+
+
+def check_clip(dataset: str, row: Annotation, check_images: bool) -> tuple[ClipRecord | None, list[str]]:
+    """The clip a row describes, checked against its files; None when it is unusable."""
+    messages = []
+    apex = row.apex
+    if apex is not None and not _within(apex, row.onset, row.offset):
+        messages.append(f"apex {apex} is outside onset..offset {row.onset}..{row.offset}; apex ignored")
+        apex = None
+    record = ClipRecord(dataset=dataset, subject=row.subject, name=row.name, emotion=row.emotion,
+                        onset=row.onset, apex=apex, offset=row.offset, action_units=row.action_units,
+                        fps=row.fps, source=row.source, row=row.row)
+    if row.video is not None:
+        if not row.video.is_file():
+            return None, messages + [f"missing video file {row.video}"]
+        return dataclasses.replace(record, video=row.video), messages
+    frames, frame_messages = select_frames(row.folder, row.onset, row.offset, check_images)
+    messages += frame_messages
+    if frames is None:
+        return None, messages
+    return dataclasses.replace(record, frames=frames.paths, frame_numbers=frames.numbers), messages
+
+
+def _within(number: int, low: int | None, high: int | None) -> bool:
+    return (low is None or number >= low) and (high is None or number <= high)
+
+
+def inspect_dataset(name: str, root: str | Path, annotations: str | Path | None = None) -> dict:
+    """What ``load_dataset`` makes of a dataset, decoding every frame, as a JSON-ready report."""
+    dataset, sheets = _load(name, root, annotations, None, check_images=True, progress=True)
+    per_class = Counter(clip.emotion for clip in dataset.clips)
+    per_subject = Counter(clip.subject for clip in dataset.clips)
+    return {
+        "dataset": name,
+        "root": str(dataset.root),
+        "annotations": [str(sheet) for sheet in sheets],
+        "classes": list(dataset.classes),
+        "clips_total": len(dataset.clips),
+        "clips_per_class": {c: per_class[c] for c in dataset.classes},
+        "clips_per_subject": dict(sorted(per_subject.items())),
+        "excluded": dict(dataset.excluded.most_common()),
+        "problems": [dataclasses.asdict(problem) for problem in dataset.problems],
+    }
+
+
+def format_inspection(report: dict) -> str:
+    """The report of ``inspect_dataset`` as text for the terminal."""
+    lines = [
+        f"{report['dataset']} at {report['root']}",
+        f"annotations: {', '.join(report['annotations'])}",
+        f"{report['clips_total']} usable clips in {len(report['classes'])} classes",
+        "",
+        "clips per class:",
+        *_count_lines(report["clips_per_class"]),
+        "",
+        "clips per subject:",
+        *_count_lines(report["clips_per_subject"]),
+        "",
+        "excluded (emotion outside the classes):" if report["excluded"] else "excluded: none",
+        *_count_lines(report["excluded"]),
+        "",
+        f"problems ({len(report['problems'])}):" if report["problems"] else "problems: none",
+        *(f"  {Problem(**problem)}" for problem in report["problems"]),
+    ]
+    return "\n".join(lines)
+
+
+def _count_lines(counts: dict[str, int]) -> list[str]:
+    width = max((len(key) for key in counts), default=0)
+    return [f"  {key:<{width}}  {count}" for key, count in counts.items()]

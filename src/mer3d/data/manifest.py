@@ -1,0 +1,222 @@
+"""Annotation tables, and the generic CSV manifest loader built on them.
+
+Every loader turns its table (coding sheet or manifest) into :class:`Annotation` rows: one clip
+each, not yet checked against the files. A row that cannot become a clip (blank subject, a frame
+number that is not a number, onset after offset) becomes a :class:`Problem` naming its 1-based
+row (the header is row 1) and column instead.
+
+The manifest is a CSV with columns ``subject, path, label`` and optionally ``onset, apex, offset,
+fps, name``; ``path`` is a frames folder or a video file, relative to the manifest's folder or
+absolute.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from mer3d.data.records import Problem
+from mer3d.errors import UserError
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv"})
+DEFAULT_FPS = 30.0
+MANIFEST_NAME = "manifest.csv"
+NOT_ANNOTATED = "/"        # how the coding sheets write an unknown frame number
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One clip as a table describes it; ``folder``/``video`` may not exist on disk."""
+
+    subject: str
+    name: str
+    emotion: str
+    onset: int | None
+    apex: int | None
+    offset: int | None
+    action_units: str
+    fps: float
+    source: str
+    row: int
+    folder: Path | None = None   # frames folder; None for a video row
+    video: Path | None = None
+
+
+class BadRow(Exception):
+    """A row that cannot become a clip; the message names the column at fault."""
+
+
+def normalise_header(header) -> str:
+    """Headers compare ignoring case and spaces: ' Onset Frame' matches 'OnsetFrame'."""
+    return "".join(str(header).split()).lower()
+
+
+def match_columns(headers, required: tuple[str, ...], optional: tuple[str, ...], source: Path) -> dict[str, str]:
+    """Map each wanted column name to the table's own header; blank/unnamed extra columns are ignored.
+
+    A required column that is absent is a UserError naming the file and the column.
+    """
+    by_name: dict[str, str] = {}
+    for header in headers:
+        by_name.setdefault(normalise_header(header), header)
+    for wanted in required:
+        if normalise_header(wanted) not in by_name:
+            raise UserError(f"{source}: no column '{wanted}' (found: {', '.join(map(str, headers))})")
+    return {w: by_name[normalise_header(w)] for w in (*required, *optional) if normalise_header(w) in by_name}
+
+
+class Cells:
+    """One table row, read through the column names a loader asked for."""
+
+    def __init__(self, record: dict, headers: dict[str, str]):
+        self._record = record
+        self._headers = headers
+
+    def text(self, column: str) -> str:
+        """The cell as stripped text; blank cells and absent optional columns read as ''."""
+        if column not in self._headers:
+            return ""
+        value = self._record[self._headers[column]]
+        if pd.isna(value):
+            return ""
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))       # spreadsheets hand whole numbers over as 46.0
+        return str(value).strip()
+
+    def is_blank(self) -> bool:
+        return not any(self.text(column) for column in self._headers)
+
+    def required(self, column: str) -> str:
+        text = self.text(column)
+        if not text:
+            raise BadRow(f"column {column} is blank")
+        return text
+
+    def subject_number(self, column: str) -> str:
+        """A numbered subject as two digits: 1, '1' and '01' all give '01' (folder ``sub01``)."""
+        text = self.required(column)
+        if not text.isdigit():
+            raise BadRow(f"column {column}: '{text}' is not a subject number")
+        return text.zfill(2)
+
+    def frame(self, column: str) -> int | None:
+        """A frame number; None when blank or '/' (not annotated)."""
+        text = self.text(column)
+        if text in ("", NOT_ANNOTATED):
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            number = -1.0
+        if not number.is_integer() or number < 0:
+            raise BadRow(f"column {column}: '{text}' is not a frame number")
+        return int(number)
+
+    def span(self, onset: str, apex: str, offset: str) -> tuple[int | None, int | None, int | None]:
+        """Onset, apex and offset frame numbers; onset after offset is a BadRow."""
+        first, peak, last = self.frame(onset), self.frame(apex), self.frame(offset)
+        if first is not None and last is not None and first > last:
+            raise BadRow(f"column {onset}: onset {first} is after {offset} {last}")
+        return first, peak, last
+
+    def positive_number(self, column: str, default: float) -> float:
+        text = self.text(column)
+        if not text:
+            return default
+        try:
+            number = float(text)
+        except ValueError:
+            number = 0.0
+        if not number > 0:
+            raise BadRow(f"column {column}: '{text}' is not a positive number")
+        return number
+
+
+RowParser = Callable[[Cells, str, int], Annotation]
+
+
+def read_rows(table: pd.DataFrame, source: Path, headers: dict[str, str],
+              parse: RowParser) -> tuple[list[Annotation], list[Problem]]:
+    """Parse every non-blank row with ``parse(cells, source, row)``; bad rows become Problems."""
+    annotations, problems = [], []
+    for index, record in enumerate(table.to_dict("records")):
+        cells = Cells(record, headers)
+        if cells.is_blank():
+            continue        # spreadsheets often end in empty rows
+        row = index + 2     # the header is row 1
+        try:
+            annotations.append(parse(cells, str(source), row))
+        except BadRow as exc:
+            problems.append(Problem(str(source), row, str(exc)))
+    return annotations, problems
+
+
+def annotation_file(path: str | Path) -> Path:
+    """``path`` as an existing file, else a UserError naming it."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UserError(f"annotation file not found: {path}")
+    return path
+
+
+def find_one(root: Path, pattern: str) -> Path | None:
+    """The single file under ``root`` matching ``pattern``; None if there is none."""
+    found = sorted(p for p in root.rglob(pattern) if p.is_file())
+    if len(found) > 1:
+        raise UserError(f"{root}: several files match '{pattern}' ({', '.join(map(str, found))}); "
+                        "name the one to use with --annotations")
+    return found[0] if found else None
+
+
+def read_spreadsheet(path: Path, sheet: str | None = None, engine: str | None = None) -> pd.DataFrame:
+    """The sheet named ``sheet`` (the first sheet if absent) with every cell as a Python object,
+    so that text like '01' stays text and numbers stay numbers."""
+    try:
+        with pd.ExcelFile(path, engine=engine) as book:
+            name = sheet if sheet in book.sheet_names else book.sheet_names[0]
+            return pd.read_excel(book, sheet_name=name, dtype=object)
+    except Exception as exc:  # whatever the reader trips on, the file is not usable as given
+        raise UserError(f"{path}: cannot read the spreadsheet ({' '.join(str(exc).split())})") from exc
+
+
+# ---------------------------------------------------------------- the CSV manifest
+
+REQUIRED = ("subject", "path", "label")
+OPTIONAL = ("onset", "apex", "offset", "fps", "name")
+
+
+def find_manifest(root: Path, annotations: str | Path | None) -> list[Path]:
+    """The manifest: ``annotations`` if given, else ``root/manifest.csv``."""
+    return [annotation_file(annotations or root / MANIFEST_NAME)]
+
+
+def read_manifest(root: Path, sheets: list[Path]) -> tuple[list[Annotation], list[Problem]]:
+    """Annotations of every manifest row; relative paths are taken from the manifest's folder
+    (``root`` only served to find the manifest)."""
+    (manifest,) = sheets
+    try:
+        # Everything as text with blanks as '': subject '006' must not become 6.
+        table = pd.read_csv(manifest, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except Exception as exc:  # whatever the parser trips on, the file is not usable as given
+        raise UserError(f"{manifest}: cannot read the CSV ({' '.join(str(exc).split())})") from exc
+    headers = match_columns(table.columns, REQUIRED, OPTIONAL, manifest)
+    base = manifest.parent
+
+    def parse(cells: Cells, source: str, row: int) -> Annotation:
+        path = base / Path(cells.required("path")).expanduser()
+        is_video = path.suffix.lower() in VIDEO_EXTENSIONS
+        onset, apex, offset = cells.span("onset", "apex", "offset")
+        return Annotation(
+            subject=cells.required("subject"),
+            name=cells.text("name") or (path.stem if is_video else path.name),
+            emotion=cells.required("label").lower(),
+            onset=onset, apex=apex, offset=offset, action_units="",
+            fps=cells.positive_number("fps", DEFAULT_FPS),
+            source=source, row=row,
+            folder=None if is_video else path,
+            video=path if is_video else None,
+        )
+
+    return read_rows(table, manifest, headers, parse)

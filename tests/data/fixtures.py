@@ -1,0 +1,82 @@
+"""Writers of tiny datasets in the real on-disk formats, for tests.
+
+Pytest puts tests/data on sys.path while collecting its tests (no __init__.py: tests/conftest.py
+must stay importable as ``conftest``), so tests here import this module as ``fixtures``.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import xlwt
+
+from mer3d.data.casme2 import write_casme2_sheet
+
+FRAME_SIZE = 8
+CASME_HEADER = ("Subject", "Filename", "OnsetF", "ApexF1", "ApexF2", "OffsetF", "AU", "Emotion")
+
+
+def write_frames(folder: Path, numbers, pattern: str = "img{}.jpg") -> list[Path]:
+    """Tiny JPEG frames named ``pattern.format(number)``, each a different gray level."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number in numbers:
+        path = folder / pattern.format(number)
+        assert cv2.imwrite(str(path), np.full((FRAME_SIZE, FRAME_SIZE, 3), number % 256, np.uint8))
+        paths.append(path)
+    return paths
+
+
+def corrupt_image(path: Path) -> None:
+    """Replace an image with the first bytes of a JPEG, as a truncated copy would leave it."""
+    path.write_bytes(path.read_bytes()[:20])
+
+
+def casme2_row(subject="01", filename="EP01_01f", onset=10, apex=12, offset=14,
+               action_units="4", emotion="happiness") -> dict:
+    """One row for ``write_casme2_sheet``."""
+    return {"subject": subject, "filename": filename, "onset": onset, "apex": apex, "offset": offset,
+            "action_units": action_units, "emotion": emotion}
+
+
+def subject_folder(subject) -> str:
+    return f"sub{int(subject):02d}"
+
+
+def write_casme2(root: Path, rows: list[dict], frames_dir: str = "Cropped", pattern: str = "reg_img{}.jpg",
+                 sheet_name: str = "CASME2-coding-20140508.xlsx") -> Path:
+    """A CASME II copy: the coding sheet at ``root`` and frames onset..offset of every row in
+    ``root/<frames_dir>/subNN/<Filename>/``. Returns the sheet's path."""
+    for row in rows:
+        folder = root / frames_dir / subject_folder(row["subject"]) / row["filename"]
+        write_frames(folder, range(int(row["onset"]), int(row["offset"]) + 1), pattern)
+    sheet = root / sheet_name
+    write_casme2_sheet(sheet, rows)
+    return sheet
+
+
+def write_casme_sheet(path: Path, rows: list[tuple], sheet_name: str = "Sheet1",
+                      header: tuple[str, ...] = CASME_HEADER) -> Path:
+    """An old-Excel (.xls) CASME section sheet; each row follows ``header``."""
+    book = xlwt.Workbook()
+    table = book.add_sheet(sheet_name)
+    for r, values in enumerate([header, *rows]):
+        for c, value in enumerate(values):
+            if value is not None:
+                table.write(r, c, value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(str(path))
+    return path
+
+
+def write_manifest(path: Path, rows: list[dict]) -> Path:
+    """A CSV manifest with the union of the rows' keys as columns (missing cells blank)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

@@ -1,0 +1,70 @@
+import json
+
+import pytest
+
+from mer3d.data import inspect_dataset
+from mer3d.data.datasets import format_inspection
+from mer3d.errors import UserError
+from fixtures import casme2_row, corrupt_image, write_casme2
+
+KEYS = {"dataset", "root", "annotations", "classes", "clips_total", "clips_per_class", "clips_per_subject",
+        "excluded", "problems"}
+
+
+@pytest.fixture
+def casme2_copy(tmp_path):
+    """Three usable clips of two subjects, one clip with a corrupt frame, one fear, one unknown emotion."""
+    sheet = write_casme2(tmp_path, [
+        casme2_row("01", "EP1", emotion="happiness"),
+        casme2_row("01", "EP2", emotion="disgust"),
+        casme2_row("02", "EP3", emotion="happiness"),
+        casme2_row("02", "EP4", emotion="fear"),
+        casme2_row("02", "EP5", emotion="joy"),
+        casme2_row(3, "EP6", emotion="others"),
+    ])
+    corrupt_image(tmp_path / "Cropped" / "sub02" / "EP3" / "reg_img11.jpg")
+    return tmp_path, sheet
+
+
+def test_report_counts_usable_clips_and_lists_problems(casme2_copy):
+    root, sheet = casme2_copy
+    report = inspect_dataset("casme2", root)
+    assert set(report) == KEYS
+    assert (report["dataset"], report["root"], report["annotations"]) == ("casme2", str(root), [str(sheet)])
+    assert report["classes"] == ["surprise", "repression", "happiness", "disgust", "others"]
+    assert report["clips_total"] == 3
+    assert list(report["clips_per_class"].items()) == [
+        ("surprise", 0), ("repression", 0), ("happiness", 1), ("disgust", 1), ("others", 1)]
+    assert report["clips_per_subject"] == {"01": 2, "03": 1}
+    assert report["excluded"] == {"fear": 1, "joy": 1}
+    assert report["problems"] == [
+        {"path": str(sheet), "row": 4, "message": f"unreadable image {root / 'Cropped' / 'sub02' / 'EP3' / 'reg_img11.jpg'}"},
+        {"path": str(sheet), "row": 6, "message": "unknown emotion 'joy'"},
+    ]
+    assert json.loads(json.dumps(report)) == report
+
+
+def test_formatted_report_shows_every_section_and_problem(casme2_copy):
+    root, sheet = casme2_copy
+    text = format_inspection(inspect_dataset("casme2", root))
+    lines = text.splitlines()
+    assert f"annotations: {sheet}" in lines
+    assert "3 usable clips in 5 classes" in lines
+    assert "  happiness   1" in lines and "  surprise    0" in lines
+    assert "  01  2" in lines and "  03  1" in lines
+    assert "  fear  1" in lines
+    assert "problems (2):" in lines
+    assert f"  {sheet} row 6: unknown emotion 'joy'" in lines
+
+
+def test_clean_dataset_says_so(tmp_path):
+    write_casme2(tmp_path, [casme2_row()])
+    lines = format_inspection(inspect_dataset("casme2", tmp_path)).splitlines()
+    assert "excluded: none" in lines and "problems: none" in lines
+
+
+def test_unknown_dataset_or_missing_root_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="unknown dataset 'samm'"):
+        inspect_dataset("samm", tmp_path)
+    with pytest.raises(UserError, match="dataset root not found"):
+        inspect_dataset("casme2", tmp_path / "absent")
