@@ -1,0 +1,20 @@
+import pytest
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory):
+    """A small demo dataset in the CASME II layout, generated once per test session."""
+    from mer3d.data.demo import generate_demo
+
+    return generate_demo(tmp_path_factory.mktemp("demo") / "data", subjects=4, clips_per_subject=6,
+                         seed=1, frame_size=(68, 56), progress=False)
+
+
+# A network small enough for CPU tests: 8 frames of 32x32, quarter width.
+TINY = ["data.frames=8", "data.size=32", "model.width=0.25", "model.hidden=32", "train.batch_size=4",
+        "train.threads=1", "augment.angles=[5]"]
+
+
+@pytest.fixture
+def tiny_overrides(tmp_path):
+    return TINY + [f"data.cache_dir={tmp_path / 'cache'}"]

@@ -1,0 +1,77 @@
+"""The command line as a user runs it: exit codes, one-line errors, and the files a run leaves."""
+import csv
+import json
+
+import pytest
+
+from mer3d.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_model_prints_the_paper_layer_table(capsys):
+    code, out, _ = run_cli(capsys, "model", "--preset", "paper-casme2")
+    assert code == 0
+    assert "(128, 1, 4, 4)" in out and "(2048)" in out and "(1024)" in out
+    assert "trainable parameters: 3,847,461" in out
+    code, out, _ = run_cli(capsys, "model", "--preset", "paper-casme")
+    assert "features.block5" in out and "(4)" in out
+
+
+def test_train_evaluate_end_to_end(capsys, tmp_path, demo_root, tiny_overrides):
+    run = tmp_path / "run"
+    sets = [a for o in tiny_overrides + ["train.epochs=2", "protocol.name=kfold", "protocol.k=2",
+                                         "train.val_fraction=0.34"] for a in ("--set", o)]
+    code, out, err = run_cli(capsys, "train", "--preset", "paper-casme2", "--root", str(demo_root),
+                             "--out", str(run), *sets)
+    assert code == 0, err
+    assert "UF1" in out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["classes"] == ["surprise", "repression", "happiness", "disgust", "others"]
+    assert metrics["protocol"] == "kfold" and metrics["folds"] == 2
+    for key in ("accuracy", "uf1", "uar", "per_class_accuracy", "confusion_matrix"):
+        assert key in metrics
+    with open(run / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == sum(map(sum, metrics["confusion_matrix"])) == 24   # every clip tested once
+    history = list(csv.DictReader(open(run / "history.csv")))
+    assert len(history) == 2 * 2 and history[0]["val_loss"] != ""
+    for name in ("config.yaml", "environment.json", "report.md", "confusion_matrix.png",
+                 "per_class_accuracy.png", "training_curves.png", "folds/fold1/model.safetensors",
+                 "folds/fold1/model.json"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "environment.json").read_text())["seed"] == 0
+    assert not list(run.glob("folds/*/checkpoint.pt"))
+
+    (run / "metrics.json").unlink()
+    code, out, _ = run_cli(capsys, "evaluate", str(run))
+    assert code == 0 and json.loads((run / "metrics.json").read_text()) == metrics
+
+    code, _, err = run_cli(capsys, "train", "--preset", "paper-casme2", "--root", str(demo_root), "--out", str(run))
+    assert code == 2 and "already holds a run" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--preset", "paper-casme2", "--root", "/nonexistent", "--out", "{tmp}/r"], "/nonexistent"),
+    (["train", "--preset", "paper-casme2", "--out", "{tmp}/r"], "--root"),
+    (["train", "--preset", "paper-casme2", "--root", "{tmp}", "--out", "{tmp}/r", "--set", "train.lr=-1"], "train.lr"),
+    (["evaluate", "{tmp}/nothing"], "not a mer3d run folder"),
+    (["model", "--preset", "nope"], "unknown preset"),
+])
+def test_user_errors_are_one_line_without_traceback(capsys, tmp_path, argv, message):
+    code, _, err = run_cli(capsys, *[a.replace("{tmp}", str(tmp_path)) for a in argv])
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_inspect_json(capsys, demo_root):
+    code, out, _ = run_cli(capsys, "datasets", "inspect", "--dataset", "casme2", "--root", str(demo_root), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["clips_total"] == 24
+    assert set(report) >= {"clips_total", "clips_per_class", "clips_per_subject", "excluded", "problems"}
+    assert len(report["clips_per_subject"]) == 4
