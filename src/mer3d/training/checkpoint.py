@@ -12,12 +12,13 @@ from ..atomic import atomic_write_bytes
 
 def save_checkpoint(path: Path, *, model, optimizer, scheduler, epoch: int, history: list[dict]) -> None:
     """Everything the next epoch depends on: weights, BN statistics, momentum, learning-rate step,
-    the global torch RNG (dropout draws); data order is re-derived from (seed, fold, epoch)."""
+    the global torch RNGs (dropout draws); data order is re-derived from (seed, fold, epoch)."""
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "epoch": epoch,
         "history": history,
     }
@@ -33,4 +34,6 @@ def load_checkpoint(path: Path, *, model, optimizer, scheduler) -> tuple[int, li
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     return int(state["epoch"]), list(state["history"])

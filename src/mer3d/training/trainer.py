@@ -63,21 +63,37 @@ def derived_seed(*parts: int) -> int:
     return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
 
 
-def to_device_layout(x: torch.Tensor) -> torch.Tensor:
-    # channels_last_3d: ~3x faster max-pooling and convolutions on CPU (shared/notes/cpu-performance.md)
-    return x.contiguous(memory_format=torch.channels_last_3d)
+@dataclass(frozen=True)
+class Runtime:
+    """Where and in which precision the network runs."""
+
+    device: torch.device
+    precision: str
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        # channels_last_3d: ~3x faster max-pooling and convolutions on CPU (shared/notes/cpu-performance.md)
+        return x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last_3d)
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
 
-def autocast(precision: str):
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+def runtime(train_cfg: dict) -> Runtime:
+    name = train_cfg["device"]
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device=cuda but PyTorch sees no CUDA device")
+    return Runtime(torch.device(name), train_cfg["precision"])
 
 
-def train_epoch(model, batches, optimizer, scheduler, precision: str, progress) -> tuple[float, float]:
+def train_epoch(model, batches, optimizer, scheduler, rt: Runtime, progress) -> tuple[float, float]:
     model.train()
     loss_sum, correct, seen = 0.0, 0, 0
     for x, y in batches:
-        with autocast(precision):
-            logits = model(to_device_layout(x))
+        y = y.to(rt.device)
+        with rt.autocast():
+            logits = model(rt.inputs(x))
         loss = F.cross_entropy(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -91,15 +107,15 @@ def train_epoch(model, batches, optimizer, scheduler, precision: str, progress) 
 
 
 @torch.no_grad()
-def predict_probabilities(model, clips: EvalClips, batch_size: int, precision: str) -> np.ndarray:
+def predict_probabilities(model, clips: EvalClips, batch_size: int, rt: Runtime) -> np.ndarray:
     """Softmax probabilities (N, K), averaged over each clip's evaluation windows."""
     model.eval()
     out = []
     for x, _ in clips.batches(batch_size):
         b, w = x.shape[:2]
-        with autocast(precision):
-            logits = model(to_device_layout(x.flatten(0, 1)))
-        out.append(logits.float().softmax(1).reshape(b, w, -1).mean(1))
+        with rt.autocast():
+            logits = model(rt.inputs(x.flatten(0, 1)))
+        out.append(logits.float().softmax(1).reshape(b, w, -1).mean(1).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 0))
 
 
@@ -113,7 +129,7 @@ def validation_scores(model, data: PreparedData, fold: Fold, config: dict) -> tu
     if not fold.val:
         return None, None
     clips = eval_clips(data, fold.val, config)
-    probs = predict_probabilities(model, clips, config["train"]["batch_size"], config["train"]["precision"])
+    probs = predict_probabilities(model, clips, config["train"]["batch_size"], runtime(config["train"]))
     labels = np.array([data.labels[i] for i in fold.val])
     loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
     return loss, float((probs.argmax(1) == labels).mean())
@@ -137,7 +153,8 @@ def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, ru
                            d["frames"], d["representation"], plan)
     torch.manual_seed(derived_seed(config["seed"], fold_index))
     arch = architecture(config, len(data.dataset.classes))
-    model = create_model(**arch).to(memory_format=torch.channels_last_3d)
+    rt = runtime(train_cfg)
+    model = create_model(**arch).to(rt.device, memory_format=torch.channels_last_3d)
     optimizer = make_optimizer(model, train_cfg)
     scheduler = make_scheduler(optimizer, train_cfg)
     start, history = 0, []
@@ -153,7 +170,7 @@ def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, ru
             began = time.perf_counter()
             order = train_set.epoch_order(torch.Generator().manual_seed(derived_seed(config["seed"], fold_index, epoch)))
             loss, acc = train_epoch(model, train_set.batches(order, train_cfg["batch_size"]), optimizer,
-                                    scheduler, train_cfg["precision"], progress)
+                                    scheduler, rt, progress)
             val_loss, val_acc = validation_scores(model, data, fold, config)
             history.append({"fold": fold.name, "epoch": epoch + 1, "loss": loss, "accuracy": acc,
                             "val_loss": val_loss, "val_accuracy": val_acc,
@@ -168,7 +185,7 @@ def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, ru
 def finish_fold(config, data: PreparedData, fold: Fold, model, arch: dict, history: list[dict], run: RunDir) -> dict:
     """Test the fold's final model once, then save its weights and result; drop the checkpoint."""
     clips = eval_clips(data, fold.test, config)
-    probs = predict_probabilities(model, clips, config["train"]["batch_size"], config["train"]["precision"])
+    probs = predict_probabilities(model, clips, config["train"]["batch_size"], runtime(config["train"]))
     durations = [(c.offset - c.onset + 1) / c.fps for c in data.dataset.clips
                  if c.onset is not None and c.offset is not None and c.fps]
     save_weights(model, run.weights(fold.name), arch, data.dataset.classes, extra={
