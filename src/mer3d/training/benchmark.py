@@ -1,9 +1,15 @@
 """``mer3d benchmark``: training and inference speed and peak memory of a preset's network on this
 machine. Each variant runs in its own process (so peak RSS and allocator settings are its own) on
 random clips; speeds are medians over repeats after warm-up, and ratios compare variants measured
-in the same run."""
+in the same run. When TensorFlow is installed (the ``bench`` extra) the same network in Keras is
+measured too ("keras-tensorflow", the speed target); otherwise ratios use the notes' Keras numbers.
+
+torch is imported inside the functions that need it: the Keras process reuses ``_median_rate``
+from here and stays torch-free."""
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import json
 import os
 import resource
@@ -12,13 +18,11 @@ import subprocess
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
-
-from ..models import architecture, create_model
-
+RATES = ("infer_b1", "infer_b16", "train_b16")
 # Keras 3.15 / TensorFlow 2.21 fp32 on the same network and CPU (shared/notes/cpu-performance.md).
 KERAS_REFERENCE = {"infer_b1": 45.1, "infer_b16": 52.7, "train_b16": 14.6}
+PAPER_GRAY = {"name": "vgg3d", "in_channels": 1, "frames": 16, "size": 128, "width": 1.0, "hidden": 1024}
+KERAS_VARIANT = "keras-tensorflow"
 
 VARIANTS = {
     "pytorch-default": {"layout": "ncdhw", "precision": "fp32", "allocator": False},
@@ -26,6 +30,11 @@ VARIANTS = {
     "channels-last-fp32": {"layout": "channels_last", "precision": "fp32", "allocator": True},
     "channels-last-bf16": {"layout": "channels_last", "precision": "bf16", "allocator": True},
 }
+
+
+def default_variants() -> tuple[str, ...]:
+    """The PyTorch variants, plus Keras/TensorFlow when TensorFlow is installed."""
+    return (*VARIANTS, *([KERAS_VARIANT] if importlib.util.find_spec("tensorflow") else []))
 
 
 def _median_rate(step, clips: int, repeats: int, warmup: int) -> float:
@@ -41,6 +50,11 @@ def _median_rate(step, clips: int, repeats: int, warmup: int) -> float:
 
 def measure(arch: dict, layout: str, precision: str, repeats: int) -> dict:
     """Clips/s for inference at batch 1 and 16 and training at batch 16, plus peak RSS (GB)."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..models import create_model
+
     torch.manual_seed(0)
     model = create_model(**arch)
     fmt = torch.channels_last_3d if layout == "channels_last" else torch.contiguous_format
@@ -76,35 +90,66 @@ def measure(arch: dict, layout: str, precision: str, repeats: int) -> dict:
     return result
 
 
-def _variant_env(use_allocator: bool) -> dict:
+def _variant_env(use_allocator: bool, **extra: str) -> dict:
     from ..launcher import MARKER, allocator_environment
     base = {k: v for k, v in os.environ.items() if k not in ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "LD_PRELOAD", MARKER)}
     env = allocator_environment(base) if use_allocator else {**base, MARKER: "default"}
-    return {**env, "MER3D_NO_REEXEC": "1"}
+    return {**env, "MER3D_NO_REEXEC": "1", **extra}
 
 
 def run_variant(arch: dict, variant: str, repeats: int, threads: int) -> dict:
-    spec = VARIANTS[variant]
-    code = ("import json, sys, torch; from mer3d.training.benchmark import measure; "
-            f"torch.set_num_threads({threads}); "
-            f"print(json.dumps(measure({arch!r}, {spec['layout']!r}, {spec['precision']!r}, {repeats})))")
-    out = subprocess.run([sys.executable, "-c", code], env=_variant_env(spec["allocator"]),
-                         capture_output=True, text=True, check=True)
+    if variant == KERAS_VARIANT:  # TensorFlow's own allocator and defaults, its log spam silenced
+        code = ("import json; from mer3d.training.keras_reference import measure_keras; "
+                f"print(json.dumps(measure_keras({arch!r}, {repeats}, {threads})))")
+        env = _variant_env(False, TF_CPP_MIN_LOG_LEVEL="2")
+    else:
+        spec = VARIANTS[variant]
+        code = ("import json, sys, torch; from mer3d.training.benchmark import measure; "
+                f"torch.set_num_threads({threads}); "
+                f"print(json.dumps(measure({arch!r}, {spec['layout']!r}, {spec['precision']!r}, {repeats})))")
+        env = _variant_env(spec["allocator"])
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"benchmark variant {variant} failed:\n{out.stderr.strip()[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def benchmark(config: dict, num_classes: int, repeats: int = 5, variants=tuple(VARIANTS), progress=print) -> dict:
+def benchmark(config: dict, num_classes: int, repeats: int = 5, variants=None, progress=print) -> dict:
+    """Run each variant (default: ``default_variants()``) in its own process. ``keras_reference``
+    holds the Keras numbers the ratios use: this run's when measured (``keras_measured``), else the
+    notes' when the network is the paper's gray one they were measured on."""
+    import torch
+
+    from ..models import architecture
+
     threads = config["train"]["threads"] or os.cpu_count() or 1
     arch = architecture(config, num_classes)
     results = {}
-    for variant in variants:
+    for variant in variants or default_variants():
         progress(f"benchmark: {variant} ...")
-        results[variant] = run_variant(arch, variant, repeats, threads)
+        try:
+            results[variant] = run_variant(arch, variant, repeats, threads)
+        except RuntimeError as exc:
+            if variant != KERAS_VARIANT:
+                raise
+            progress(f"benchmark: {exc}\nbenchmark: going on without the Keras measurement")
     report = {"architecture": arch, "threads": threads, "repeats": repeats, "cpu": _cpu_name(),
-              "torch": torch.__version__, "variants": results}
-    if config.get("preset", "").startswith("paper") and config["data"]["channels"] == 1:
+              "torch": torch.__version__, "variants": results, "keras_measured": KERAS_VARIANT in results}
+    if report["keras_measured"]:
+        report["keras_reference"] = {k: results[KERAS_VARIANT][k] for k in RATES}
+        report["tensorflow"], report["keras"] = _version("tensorflow"), _version("keras")
+    elif all(arch[k] == v for k, v in PAPER_GRAY.items()):  # the notes measured only this network
         report["keras_reference"] = KERAS_REFERENCE
     return report
+
+
+def _version(module: str) -> str:
+    """Installed version of the distribution providing ``module`` (e.g. tensorflow-cpu), unimported."""
+    dists = importlib.metadata.packages_distributions().get(module) or [module]
+    try:
+        return importlib.metadata.version(dists[0])
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _cpu_name() -> str:
@@ -117,25 +162,33 @@ def _cpu_name() -> str:
     return "unknown"
 
 
+def _ratio_lines(title: str, rows: dict, base: dict) -> list[str]:
+    return ["", title] + [f"  {name:<20}" + "  ".join(f"{k} x{r[k] / base[k]:.2f}" for k in RATES)
+                          for name, r in rows.items()]
+
+
 def format_benchmark(report: dict) -> str:
     arch = report["architecture"]
+    frameworks = f"torch {report['torch']}" + (f", tensorflow {report['tensorflow']}, keras {report['keras']}"
+                                               if "tensorflow" in report else "")
     lines = [f"{arch['name']} input ({arch['in_channels']}, {arch['frames']}, {arch['size']}, {arch['size']}), "
-             f"{report['threads']} threads, {report['cpu']}, torch {report['torch']}, "
+             f"{report['threads']} threads, {report['cpu']}, {frameworks}, "
              f"medians of {report['repeats']} repeats (clips/s)", "",
              f"{'variant':<22}{'infer b1':>10}{'infer b16':>11}{'train b16':>11}{'peak RSS GB':>13}"]
     rows = dict(report["variants"])
     for name, r in rows.items():
         lines.append(f"{name:<22}{r['infer_b1']:>10.1f}{r['infer_b16']:>11.1f}{r['train_b16']:>11.1f}{r['peak_rss_gb']:>13.2f}")
-    ref = report.get("keras_reference")
+    ref, measured = report.get("keras_reference"), report.get("keras_measured", False)
+    if ref and not measured:
+        lines.append(f"{'keras-tf (notes)':<22}{ref['infer_b1']:>10.1f}{ref['infer_b16']:>11.1f}{ref['train_b16']:>11.1f}"
+                     f"{'':>13}  <- from shared/notes, not measured in this run")
+    if "pytorch-default" in rows:
+        lines += _ratio_lines("speed-up over pytorch-default, same run:", rows, rows["pytorch-default"])
     if ref:
-        lines.append(f"{'keras-tf (notes)':<22}{ref['infer_b1']:>10.1f}{ref['infer_b16']:>11.1f}{ref['train_b16']:>11.1f}{'':>13}")
-    base = rows.get("pytorch-default")
-    if base:
-        lines += ["", "speed-up over pytorch-default, same run:"]
-        for name, r in rows.items():
-            lines.append(f"  {name:<20}" + "  ".join(f"{k} x{r[k] / base[k]:.2f}" for k in ("infer_b1", "infer_b16", "train_b16")))
-    if ref:
-        lines += ["", "ratio to the Keras/TensorFlow reference (shared/notes, not measured in this run):"]
-        for name, r in rows.items():
-            lines.append(f"  {name:<20}" + "  ".join(f"{k} x{r[k] / ref[k]:.2f}" for k in ("infer_b1", "infer_b16", "train_b16")))
+        torch_rows = {name: r for name, r in rows.items() if name != KERAS_VARIANT}
+        source = "measured in this run" if measured else "from shared/notes, NOT measured in this run"
+        lines += _ratio_lines(f"ratio to Keras/TensorFlow ({source}):", torch_rows, ref)
+        met = [name for name, r in torch_rows.items() if r["train_b16"] >= ref["train_b16"]]
+        lines.append(f"  training target (train b16 >= Keras): {'met by ' + ', '.join(met) if met else 'not met'}"
+                     + ("" if measured else " (against the notes)"))
     return "\n".join(lines)
