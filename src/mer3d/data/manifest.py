@@ -174,9 +174,8 @@ def read_spreadsheet(path: Path, sheet: str | None = None, engine: str | None = 
     """The sheet named ``sheet`` (the first sheet if absent) with every cell as a Python object,
     so that text like '01' stays text and numbers stay numbers."""
     try:
-        with pd.ExcelFile(path, engine=engine) as book:
-            name = sheet if sheet in book.sheet_names else book.sheet_names[0]
-            return pd.read_excel(book, sheet_name=name, dtype=object)
+        sheets = pd.read_excel(path, sheet_name=None, engine=engine, dtype=object)
+        return sheets[sheet] if sheet in sheets else next(iter(sheets.values()))
     except Exception as exc:  # whatever the reader trips on, the file is not usable as given
         raise UserError(f"{path}: cannot read the spreadsheet ({' '.join(str(exc).split())})") from exc
 
