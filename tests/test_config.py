@@ -23,7 +23,9 @@ def test_overrides_are_typed_and_nested(tmp_path):
     file = tmp_path / "c.yaml"
     file.write_text("train:\n  epochs: 7\n")
     config = load_config("paper-casme2", file, ["data.size=64", "augment.enabled=false", "protocol.name=kfold",
-                                                "protocol.k=3", "model.width=0.5", "seed=3"])
+                                                "protocol.k=3", "model.width=0.5", "seed=3",
+                                                "train.lr=1e-3"])
+    assert config["train"]["lr"] == 1e-3
     assert config["train"]["epochs"] == 7
     assert config["data"]["size"] == 64 and config["augment"]["enabled"] is False
     assert config["protocol"] == {"name": "kfold", "k": 3, "test_subjects": []}

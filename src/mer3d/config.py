@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
@@ -52,12 +53,20 @@ def merge(base: dict, update: dict, origin: str, prefix: str = "") -> dict:
     return out
 
 
+def _yaml11_float(value):
+    """YAML 1.1 reads ``1e-4`` (no dot) as text; people mean the number."""
+    if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value.strip()):
+        return float(value)
+    return value
+
+
 def parse_override(item: str) -> dict:
     """``a.b=3`` -> ``{"a": {"b": 3}}`` with the value parsed as YAML (numbers, lists, null)."""
     if "=" not in item:
         raise UserError(f"--set {item!r}: expected key=value")
     key, raw = item.split("=", 1)
     value = _read_yaml(f"v: {raw}", f"--set {item!r}")["v"] if raw.strip() else None
+    value = _yaml11_float(value)
     nested: dict[str, Any] = value
     for part in reversed(key.strip().split(".")):
         nested = {part: nested}

@@ -41,3 +41,14 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, demo_root):
     history = [[{k: v for k, v in row.items() if k != "seconds"} for row in json.loads(
         (run / "folds" / "fold1" / "result.json").read_text())["history"]] for run in (whole, killed)]
     assert history[0] == history[1]
+
+
+def test_a_diverging_run_stops_with_a_clear_message(tmp_path, demo_root, capsys):
+    from mer3d.cli import main
+
+    sets = TINY + [f"data.cache_dir={tmp_path / 'cache'}", "train.epochs=1", "train.lr=1e30",
+                   "train.optimizer=adam", "protocol.name=kfold", "protocol.k=2"]
+    code = main(["train", "--preset", "paper-casme2", "--root", str(demo_root), "--out", str(tmp_path / "run"),
+                 *[a for s in sets for a in ("--set", s)]])
+    err = capsys.readouterr().err
+    assert code == 2 and "training loss became nan" in err and "Traceback" not in err

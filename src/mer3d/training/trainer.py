@@ -63,6 +63,10 @@ def derived_seed(*parts: int) -> int:
     return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
 
 
+class TrainingDiverged(UserError):
+    """The loss is NaN or infinite: continuing would only produce a meaningless model."""
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Where and in which precision the network runs."""
@@ -95,6 +99,10 @@ def train_epoch(model, batches, optimizer, scheduler, rt: Runtime, progress) -> 
         with rt.autocast():
             logits = model(rt.inputs(x))
         loss = F.cross_entropy(logits.float(), y)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"training loss became {loss.item()} at iteration {scheduler.last_epoch + 1}; "
+                                   f"the last checkpoint is kept. Lower train.lr, or use train.precision=fp32 "
+                                   f"(bf16 3D-convolution gradients on CPU can turn NaN at small sizes)")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
