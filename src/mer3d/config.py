@@ -109,6 +109,7 @@ def validate(config: dict) -> None:
     _check(isinstance(train["lr"], (int, float)) and train["lr"] > 0, "train.lr must be a positive number")
     _check(train["optimizer"] in ("sgd", "adam"), "train.optimizer must be sgd or adam")
     _check(train["precision"] in ("fp32", "bf16"), "train.precision must be fp32 or bf16")
+    _check(config["inference"]["precision"] in ("fp32", "bf16"), "inference.precision must be fp32 or bf16")
     _check(train["device"] in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
     _check(0.0 <= float(train["val_fraction"]) < 1.0, "train.val_fraction must be in [0, 1)")
     _check(float(model["width"]) > 0, "model.width must be positive")

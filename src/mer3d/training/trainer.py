@@ -22,6 +22,7 @@ from ..data.records import Dataset
 from ..data.sampling import apex_index
 from ..errors import UserError
 from ..models import architecture, create_model
+from ..models.precision import inference_model, network_input
 from ..models.weights import save_weights
 from .checkpoint import load_checkpoint, save_checkpoint
 from .optim import make_optimizer, make_scheduler
@@ -67,37 +68,24 @@ class TrainingDiverged(UserError):
     """The loss is NaN or infinite: continuing would only produce a meaningless model."""
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """Where and in which precision the network runs."""
-
-    device: torch.device
-    precision: str
-
-    def inputs(self, x: torch.Tensor) -> torch.Tensor:
-        # channels_last_3d: ~3x faster max-pooling and convolutions on CPU (shared/notes/cpu-performance.md)
-        return x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last_3d)
-
-    def autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
-
-
-def runtime(train_cfg: dict) -> Runtime:
+def device_of(train_cfg: dict) -> torch.device:
     name = train_cfg["device"]
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("train.device=cuda but PyTorch sees no CUDA device")
-    return Runtime(torch.device(name), train_cfg["precision"])
+    return torch.device(name)
 
 
-def train_epoch(model, batches, optimizer, scheduler, rt: Runtime, progress) -> tuple[float, float]:
+def train_epoch(model, batches, optimizer, scheduler, device: torch.device, precision: str,
+                progress) -> tuple[float, float]:
+    """One pass over the amplified training set; bf16 training uses autocast (fp32 master weights)."""
     model.train()
     loss_sum, correct, seen = 0.0, 0, 0
     for x, y in batches:
-        y = y.to(rt.device)
-        with rt.autocast():
-            logits = model(rt.inputs(x))
+        y = y.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = model(network_input(x, device, "fp32"))
         loss = F.cross_entropy(logits.float(), y)
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"training loss became {loss.item()} at iteration {scheduler.last_epoch + 1}; "
@@ -115,14 +103,14 @@ def train_epoch(model, batches, optimizer, scheduler, rt: Runtime, progress) -> 
 
 
 @torch.no_grad()
-def predict_probabilities(model, clips: EvalClips, batch_size: int, rt: Runtime) -> np.ndarray:
+def predict_probabilities(model, clips: EvalClips, config: dict) -> np.ndarray:
     """Softmax probabilities (N, K), averaged over each clip's evaluation windows."""
-    model.eval()
+    precision, device = config["inference"]["precision"], device_of(config["train"])
+    net = inference_model(model, precision)
     out = []
-    for x, _ in clips.batches(batch_size):
+    for x, _ in clips.batches(config["train"]["batch_size"]):
         b, w = x.shape[:2]
-        with rt.autocast():
-            logits = model(rt.inputs(x.flatten(0, 1)))
+        logits = net(network_input(x.flatten(0, 1), device, precision))
         out.append(logits.float().softmax(1).reshape(b, w, -1).mean(1).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 0))
 
@@ -137,7 +125,7 @@ def validation_scores(model, data: PreparedData, fold: Fold, config: dict) -> tu
     if not fold.val:
         return None, None
     clips = eval_clips(data, fold.val, config)
-    probs = predict_probabilities(model, clips, config["train"]["batch_size"], runtime(config["train"]))
+    probs = predict_probabilities(model, clips, config)
     labels = np.array([data.labels[i] for i in fold.val])
     loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
     return loss, float((probs.argmax(1) == labels).mean())
@@ -161,8 +149,8 @@ def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, ru
                            d["frames"], d["representation"], plan)
     torch.manual_seed(derived_seed(config["seed"], fold_index))
     arch = architecture(config, len(data.dataset.classes))
-    rt = runtime(train_cfg)
-    model = create_model(**arch).to(rt.device, memory_format=torch.channels_last_3d)
+    device = device_of(train_cfg)
+    model = create_model(**arch).to(device, memory_format=torch.channels_last_3d)
     optimizer = make_optimizer(model, train_cfg)
     scheduler = make_scheduler(optimizer, train_cfg)
     start, history = 0, []
@@ -178,7 +166,7 @@ def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, ru
             began = time.perf_counter()
             order = train_set.epoch_order(torch.Generator().manual_seed(derived_seed(config["seed"], fold_index, epoch)))
             loss, acc = train_epoch(model, train_set.batches(order, train_cfg["batch_size"]), optimizer,
-                                    scheduler, rt, progress)
+                                    scheduler, device, train_cfg["precision"], progress)
             val_loss, val_acc = validation_scores(model, data, fold, config)
             history.append({"fold": fold.name, "epoch": epoch + 1, "loss": loss, "accuracy": acc,
                             "val_loss": val_loss, "val_accuracy": val_acc,
@@ -193,7 +181,7 @@ def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, ru
 def finish_fold(config, data: PreparedData, fold: Fold, model, arch: dict, history: list[dict], run: RunDir) -> dict:
     """Test the fold's final model once, then save its weights and result; drop the checkpoint."""
     clips = eval_clips(data, fold.test, config)
-    probs = predict_probabilities(model, clips, config["train"]["batch_size"], runtime(config["train"]))
+    probs = predict_probabilities(model, clips, config)
     durations = [(c.offset - c.onset + 1) / c.fps for c in data.dataset.clips
                  if c.onset is not None and c.offset is not None and c.fps]
     save_weights(model, run.weights(fold.name), arch, data.dataset.classes, extra={
