@@ -182,10 +182,11 @@ def finish_fold(config, data: PreparedData, fold: Fold, model, arch: dict, histo
     """Test the fold's final model once, then save its weights and result; drop the checkpoint."""
     clips = eval_clips(data, fold.test, config)
     probs = predict_probabilities(model, clips, config)
-    durations = [(c.offset - c.onset + 1) / c.fps for c in data.dataset.clips
+    train_clips = [data.dataset.clips[i] for i in fold.train]   # the artefact must not depend on test subjects
+    durations = [(c.offset - c.onset + 1) / c.fps for c in train_clips
                  if c.onset is not None and c.offset is not None and c.fps]
     save_weights(model, run.weights(fold.name), arch, data.dataset.classes, extra={
-        "data": config["data"], "fold": fold.name, "train_subjects": sorted({data.dataset.clips[i].subject for i in fold.train}),
+        "data": config["data"], "fold": fold.name, "train_subjects": sorted({c.subject for c in train_clips}),
         "fps": data.dataset.fps, "typical_duration_s": float(np.median(durations)) if durations else None})
     result = {"fold": fold.name, "test_subjects": list(fold.test_subjects), "test": list(fold.test),
               "probabilities": probs.tolist(), "history": history}
