@@ -42,10 +42,12 @@ def test_train_evaluate_end_to_end(capsys, tmp_path, demo_root, tiny_overrides):
     assert len(history) == 2 * 2 and history[0]["val_loss"] != ""
     for name in ("config.yaml", "environment.json", "report.md", "confusion_matrix.png",
                  "per_class_accuracy.png", "training_curves.png", "folds/fold1/model.safetensors",
-                 "folds/fold1/model.json"):
+                 "folds/fold1/model.json", "model.safetensors", "model.json"):
         assert (run / name).is_file(), name
     assert json.loads((run / "environment.json").read_text())["seed"] == 0
     assert not list(run.glob("folds/*/checkpoint.pt"))
+    final = json.loads((run / "model.json").read_text())
+    assert len(final["train_subjects"]) == 4 and final["classes"] == metrics["classes"]
 
     (run / "metrics.json").unlink()
     code, out, _ = run_cli(capsys, "evaluate", str(run))

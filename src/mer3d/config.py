@@ -116,6 +116,7 @@ def validate(config: dict) -> None:
     _check(protocol["name"] in ("loso", "kfold", "split"), "protocol.name must be loso, kfold or split")
     _check(isinstance(protocol["k"], int) and protocol["k"] >= 2, "protocol.k must be an integer >= 2")
     _check(isinstance(config["seed"], int), "seed must be an integer")
+    _check(isinstance(train["final_model"], bool), "train.final_model must be true or false")
 
 
 def dump_config(config: dict) -> str:

@@ -15,6 +15,7 @@ from ..atomic import atomic_path, atomic_write_text
 from ..config import dump_config
 from ..errors import UserError
 
+FINAL_FOLD = "final"   # the model trained on all subjects after cross-validation
 TRACKED_PACKAGES = ("mer3d", "torch", "numpy", "opencv-python-headless", "pandas", "safetensors")
 
 
@@ -50,6 +51,8 @@ class RunDir:
         return self.fold_dir(fold) / "result.json"
 
     def weights(self, fold: str) -> Path:
+        if fold == FINAL_FOLD:
+            return self.path / "model.safetensors"
         return self.fold_dir(fold) / "model.safetensors"
 
     def write_config(self, config: dict) -> None:

@@ -28,7 +28,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .optim import make_optimizer, make_scheduler
 from .protocols import Fold, make_folds
 from .report import write_report
-from .run_dir import RunDir, environment
+from .run_dir import FINAL_FOLD, RunDir, environment
 
 log = logging.getLogger("mer3d")
 
@@ -180,8 +180,7 @@ def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, ru
 
 def finish_fold(config, data: PreparedData, fold: Fold, model, arch: dict, history: list[dict], run: RunDir) -> dict:
     """Test the fold's final model once, then save its weights and result; drop the checkpoint."""
-    clips = eval_clips(data, fold.test, config)
-    probs = predict_probabilities(model, clips, config)
+    probs = predict_probabilities(model, eval_clips(data, fold.test, config), config) if fold.test else np.zeros((0, 0))
     train_clips = [data.dataset.clips[i] for i in fold.train]   # the artefact must not depend on test subjects
     durations = [(c.offset - c.onset + 1) / c.fps for c in train_clips
                  if c.onset is not None and c.offset is not None and c.fps]
@@ -190,7 +189,8 @@ def finish_fold(config, data: PreparedData, fold: Fold, model, arch: dict, histo
         "fps": data.dataset.fps, "typical_duration_s": float(np.median(durations)) if durations else None})
     result = {"fold": fold.name, "test_subjects": list(fold.test_subjects), "test": list(fold.test),
               "probabilities": probs.tolist(), "history": history}
-    run.write_json(run.fold_result(fold.name), result)
+    if fold.test:
+        run.write_json(run.fold_result(fold.name), result)
     run.checkpoint(fold.name).unlink(missing_ok=True)
     return result
 
@@ -225,7 +225,18 @@ def execute(config: dict, run: RunDir) -> dict:
         log.info("fold %d/%d (%s): %d training clips, %d test clips", index + 1, len(folds), fold.name,
                  len(fold.train), len(fold.test))
         results.append(train_fold(config, data, fold, index, run))
+    if config["train"]["final_model"]:
+        train_final_model(config, data, run, len(folds))
     return write_report(run, data.dataset, results, config)
+
+
+def train_final_model(config: dict, data: PreparedData, run: RunDir, index: int) -> None:
+    """The deployable model: the same recipe on every subject, after (and never used by) the
+    cross-validation; it has no test set, so its only output is RUN/model.safetensors."""
+    if run.weights(FINAL_FOLD).is_file():
+        return
+    log.info("final model: %d training clips (all subjects)", len(data.arrays))
+    train_fold(config, data, Fold(FINAL_FOLD, tuple(range(len(data.arrays))), ()), index, run)
 
 
 def train(config: dict, out: str | Path) -> dict:
