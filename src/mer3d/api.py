@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import load_config
+from .inference.recognizer import Recognizer
 from .data import inspect_dataset, load_dataset
 from .data.datasets import format_inspection
 from .errors import UserError
@@ -19,7 +20,7 @@ from .training.benchmark import format_benchmark
 from .training.report import evaluate
 from .training.trainer import resume, train
 
-__all__ = ["load_config", "load_dataset", "inspect_dataset", "format_inspection", "create_model",
+__all__ = ["Recognizer", "export", "render", "load_config", "load_dataset", "inspect_dataset", "format_inspection", "create_model",
            "layer_table", "benchmark", "format_benchmark", "train", "resume", "evaluate", "metrics_table", "demo"]
 
 CLASS_COUNTS = {"casme2": 5, "casme": 4}
@@ -43,6 +44,26 @@ def num_classes(config: dict) -> int:
 def benchmark(config: dict, repeats: int = 5, progress=print) -> dict:
     """Clips/s and peak memory of the config's network, per speed variant (see mer3d.training.benchmark)."""
     return run_benchmark(config, num_classes(config), repeats, progress=progress)
+
+
+def export(weights: str | Path, fmt: str, out: str | Path) -> Path:
+    """Write ONNX or TorchScript (plus the JSON sidecar) for a run folder or weights file."""
+    from .models.export import export_model
+    return export_model(weights, fmt, out)
+
+
+def render(result, out: str | Path, fps: float | None = None) -> Path:
+    """Re-read ``result.input`` and write an mp4 with the face box and class-probability bars."""
+    from dataclasses import asdict
+
+    from .inference.render import render_predictions
+    from .inference.video import open_source
+
+    if str(result.input).isdigit():
+        raise UserError("--render needs a video file or frames folder, not a camera")
+    with open_source(result.input, fps=fps) as src:
+        render_predictions(src.frames(), src.fps, out, [asdict(w) for w in result.windows], result.classes)
+    return Path(out)
 
 
 def demo(out: str | Path = "runs/demo") -> tuple[dict, Path]:

@@ -42,6 +42,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="recompute a run's report from its saved predictions")
     p.add_argument("run")
 
+    p = sub.add_parser("predict", help="recognize micro-expressions in a video, frames folder or camera")
+    p.add_argument("input", help="video file (mp4, avi, mov, mkv, webm), frames folder, or camera index")
+    p.add_argument("--weights", required=True, help="run folder (uses RUN/model.safetensors) or .safetensors/.onnx file")
+    p.add_argument("--stride", type=int, default=8, help="input frames between window starts (default 8)")
+    p.add_argument("--duration", help="seconds one window spans, or 'typical' (default: the training window's span)")
+    p.add_argument("--fps", type=float, help="frame rate of the input (folders have none; default 30)")
+    p.add_argument("--out", help="results.json or results.csv")
+    p.add_argument("--render", help="annotated.mp4 with the face box and class-probability bars")
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch")
+    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="torch backend only")
+
+    p = sub.add_parser("export", help="export weights to ONNX or TorchScript")
+    p.add_argument("run", help="run folder or .safetensors file")
+    p.add_argument("--format", choices=["onnx", "torchscript"], required=True)
+    p.add_argument("--out", required=True)
+
     p = sub.add_parser("benchmark", help="training/inference clips/s and peak memory on this machine")
     _add_config_options(p, "paper-casme2")
     p.add_argument("--repeats", type=int, default=5)
@@ -66,6 +82,34 @@ def _train(args) -> dict:
     return api.train(config, args.out)
 
 
+def _print_window(w) -> None:
+    what = f"{w.label} ({w.probabilities[w.label]:.2f})" if w.label else "no face"
+    print(f"{w.start_s:8.3f}-{w.end_s:8.3f} s  frames {w.start_frame}-{w.end_frame}  {what}", flush=True)
+
+
+def _predict(args) -> None:
+    duration = args.duration if args.duration in (None, "typical") else _seconds(args.duration)
+    recognizer = api.Recognizer.from_pretrained(args.weights, backend=args.backend, precision=args.precision)
+    result = recognizer.predict_video(args.input, stride=args.stride, duration_s=duration, fps=args.fps,
+                                      on_window=_print_window, progress=False)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.out:
+        print(f"results: {result.save(args.out)}")
+    if args.render:
+        print(f"rendered: {api.render(result, args.render, fps=args.fps)}")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"--duration {text!r}: expected seconds or 'typical'") from None
+    if value <= 0:
+        raise UserError(f"--duration {text!r}: must be positive")
+    return value
+
+
 def run_command(args) -> int:
     if args.command == "model":
         print(api.layer_table(api.load_config(args.preset, args.config, args.overrides)))
@@ -76,6 +120,10 @@ def run_command(args) -> int:
         print(api.metrics_table(_train(args)))
     elif args.command == "evaluate":
         print(api.metrics_table(api.evaluate(args.run)))
+    elif args.command == "predict":
+        _predict(args)
+    elif args.command == "export":
+        print(f"exported: {api.export(args.run, args.format, args.out)}")
     elif args.command == "benchmark":
         report = api.benchmark(api.load_config(args.preset, args.config, args.overrides), args.repeats,
                                progress=lambda m: print(m, file=sys.stderr))

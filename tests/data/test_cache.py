@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 
 import mer3d.data.cache as cache_module
-from mer3d.data.cache import ClipCache, default_cache_dir
+from mer3d.config import load_config
+from mer3d.data.cache import ClipCache, default_cache_dir, is_raw
+from mer3d.data.preprocess import preprocess_frame
 from mer3d.data.records import ClipRecord
 from mer3d.errors import UserError
+from mer3d.inference.faces import FaceBox
 
 
 def write_frames(folder: Path, count=6, first_number=10, seed=0) -> list[Path]:
@@ -212,3 +215,67 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 def test_bad_channel_count_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="channels"):
         ClipCache(tmp_path, channels=2)
+
+
+# ---------------------------------------------------------------- face crop (raw recordings)
+
+def raw_casme2_record(root: Path) -> ClipRecord:
+    return record_for(write_frames(root / "CASME2_RAW_selected" / "sub01" / "EP01_01"), name="raw")
+
+
+def test_preprocess_frame_crops_to_the_box_before_the_papers_resize():
+    frame = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8), (5, 5), 0)
+    result = preprocess_frame(frame, 16, 1, FaceBox(10, 5, 40, 40))
+    expected = cv2.resize(cv2.cvtColor(frame[5:45, 10:50], cv2.COLOR_BGR2GRAY), (16, 16), interpolation=cv2.INTER_AREA)
+    assert result.shape == (16, 16, 1) and np.array_equal(result[..., 0], expected)
+    colour = preprocess_frame(frame, 40, 3, FaceBox(10, 5, 40, 40))
+    assert np.array_equal(colour, frame[5:45, 10:50, ::-1])
+
+
+def test_a_box_leaving_the_frame_repeats_the_frame_edge():
+    frame = np.zeros((30, 40, 3), np.uint8)
+    frame[:, 0] = 200                     # a bright left column
+    frame[-1, :] = 90                     # a mid-gray bottom row (corner included)
+    crop = preprocess_frame(frame, 20, 1, FaceBox(-5, 20, 20, 20))[..., 0]   # frame rows 20-29 + 10 below
+    assert (crop[:9, :6] == 200).all()    # 5 padded columns repeat the frame's own first column
+    assert (crop[9:] == 90).all()         # the bottom row, then the rows below it repeating it
+    assert (crop[:9, 6:] == 0).all()
+
+
+def test_auto_crops_raw_recordings_only(tmp_path, record):
+    raw = raw_casme2_record(tmp_path)
+    video = ClipRecord("csv", "s1", "v", "happiness", video=tmp_path / "clip.mp4")
+    cropped = record_for(write_frames(tmp_path / "Cropped" / "sub01" / "EP01_01"), name="cropped")
+    assert [is_raw(r) for r in (raw, video, cropped, record)] == [True, True, False, False]
+    auto, on, off = (ClipCache(tmp_path, face_crop=mode) for mode in ("auto", "on", "off"))
+    assert [auto.crops_face(r) for r in (raw, video, cropped, record)] == [True, True, False, False]
+    assert on.crops_face(cropped) and not off.crops_face(raw)
+
+
+def test_face_crop_settings_make_different_entries(tmp_path):
+    raw = raw_casme2_record(tmp_path)
+    entries = {ClipCache(tmp_path, face_crop=mode).entry_path(raw) for mode in ("auto", "on", "off")}
+    assert len(entries) == 3
+
+
+def test_face_crop_setting_from_the_command_line_reaches_the_cache(tmp_path):
+    # YAML reads a bare on/off as true/false: both spellings must mean the same.
+    settings = [load_config("paper-casme2", overrides=[f"data.face_crop={v}"])["data"]["face_crop"]
+                for v in ("on", "off", "auto", "'on'")]
+    assert [ClipCache(tmp_path, face_crop=value).face_crop for value in settings] == ["on", "off", "auto", "on"]
+    assert load_config("paper-casme2")["data"]["face_crop"] == "auto"
+    with pytest.raises(UserError, match="data.face_crop must be auto, on or off"):
+        load_config("paper-casme2", overrides=["data.face_crop=1"])
+    with pytest.raises(UserError, match="data.face_crop must be auto, on or off"):
+        ClipCache(tmp_path, face_crop="yes")
+
+
+def test_a_raw_clip_without_a_face_is_a_user_error_naming_its_folder(tmp_path):
+    raw = raw_casme2_record(tmp_path)          # smooth random colour blobs: no face
+    cache = ClipCache(tmp_path / "cache", size=16, face_crop="auto")
+    with pytest.raises(UserError) as error:
+        cache.load(raw)
+    message = str(error.value)
+    assert message.startswith(f"{raw.frames[0].parent}: no face found in the first 5 frames") and "\n" not in message
+    assert not cache.entry_path(raw).exists()
+    assert ClipCache(tmp_path / "cache", size=16, face_crop="off").load(raw).shape == (6, 16, 16, 1)

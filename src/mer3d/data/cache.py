@@ -1,15 +1,21 @@
 """Preprocess clips once, as the paper does (OpenCV gray + resize), and keep them on disk.
 
+Raw recordings (the face somewhere in a bigger scene) are first cropped to one steady face box per
+clip; ``face_crop`` says when (see ``ClipCache``).
+
 Each entry is one ``.npy`` file holding a uint8 array shaped (T, H, W, C), named by a hash of
 everything that determines its content: the clip, its source files' sizes and modification times,
-the size, the channel count and ``FORMAT_VERSION``. A change to any of them gives a new name, so a
-stale entry is never read; entries are written atomically, so a killed build leaves none half-written.
+the size, the channel count, the face-crop setting and whether it cropped this clip, and
+``FORMAT_VERSION``. A change to any of them gives a new name, so a stale entry is never read;
+entries are written atomically, so a killed build leaves none half-written.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable
 
@@ -18,11 +24,18 @@ import numpy as np
 from tqdm import tqdm
 
 from mer3d.atomic import atomic_path
+from mer3d.data.preprocess import preprocess_frame
 from mer3d.data.records import ClipRecord
 from mer3d.errors import UserError
+from mer3d.inference.faces import FaceBox, FaceDetector, steady_box
 
-# Bump whenever preprocessing changes in a way the key does not capture.
+# Bump whenever preprocessing (face detection included) changes in a way the key does not capture.
 FORMAT_VERSION = 1
+FACE_CROP_MODES = ("auto", "on", "off")
+RAW_FRAMES_FOLDER = "casme2_raw_selected"   # CASME II's uncropped frames, compared in lower case
+REFERENCE_FRAMES = 5                        # first frames of a clip that place its face box
+
+log = logging.getLogger("mer3d")
 
 
 def default_cache_dir() -> Path:
@@ -35,10 +48,13 @@ class ClipCache:
     """Preprocessed clips, built on first use and read from disk afterwards.
 
     ``size``: frames are resized to size x size. ``channels``: 1 = gray (cv2.cvtColor BGR2GRAY),
-    3 = colour in RGB order.
+    3 = colour in RGB order. ``face_crop``: ``off`` resizes whole frames; ``on`` crops every frame
+    of a clip to one steady face box first; ``auto`` (the configuration's default) crops raw
+    recordings only (see ``is_raw``). YAML's ``true``/``false`` mean ``on``/``off``.
     """
 
-    def __init__(self, cache_dir: str | Path | None = None, size: int = 128, channels: int = 1):
+    def __init__(self, cache_dir: str | Path | None = None, size: int = 128, channels: int = 1,
+                 face_crop: str | bool = "off"):
         if channels not in (1, 3):
             raise UserError(f"data.channels must be 1 or 3, not {channels}")
         if size < 1:
@@ -46,6 +62,11 @@ class ClipCache:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.size = size
         self.channels = channels
+        self.face_crop = face_crop_mode(face_crop)
+
+    def crops_face(self, record: ClipRecord) -> bool:
+        """Whether this clip's frames are cropped to its face before resizing."""
+        return self.face_crop == "on" or (self.face_crop == "auto" and is_raw(record))
 
     def entry_path(self, record: ClipRecord) -> Path:
         """Where the entry for ``record`` with these settings lives (whether built or not)."""
@@ -55,6 +76,7 @@ class ClipCache:
             "sources": _source_fingerprint(record),
             "size": self.size,
             "channels": self.channels,
+            "face_crop": [self.face_crop, self.crops_face(record)],
         }
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
         return self.cache_dir / "clips" / f"{digest}.npy"
@@ -76,25 +98,58 @@ class ClipCache:
 
     def _preprocess(self, record: ClipRecord) -> np.ndarray:
         """Decode and normalise every frame of the clip: uint8 (T, size, size, channels)."""
-        if record.frames:
-            frames = [_read_frame(path) for path in record.frames]
-        elif record.video is not None:
-            frames = _read_video(record.video, record.onset, record.offset)
-        else:
-            where = record.source or record.key
-            raise UserError(f"{where}: clip {record.key} has neither frames nor a video")
-        return np.stack([self._normalise(frame) for frame in frames])
+        frames = _decode(record)
+        box = self._face_box(record, frames) if self.crops_face(record) else None
+        return np.stack([preprocess_frame(frame, self.size, self.channels, box) for frame in frames])
 
-    def _normalise(self, bgr: np.ndarray) -> np.ndarray:
-        """One BGR frame -> uint8 (size, size, channels), the paper's cvtColor + resize."""
-        code = cv2.COLOR_BGR2GRAY if self.channels == 1 else cv2.COLOR_BGR2RGB
-        converted = cv2.cvtColor(bgr, code)
-        height, width = converted.shape[:2]
-        # INTER_AREA averages the pixels it merges; when enlarging it degrades to nearest neighbour.
-        shrinking = self.size <= height and self.size <= width
-        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-        resized = cv2.resize(converted, (self.size, self.size), interpolation=interpolation)
-        return resized.reshape(self.size, self.size, self.channels)
+    @cached_property
+    def _detector(self) -> FaceDetector:
+        return FaceDetector()
+
+    def _face_box(self, record: ClipRecord, frames: list[np.ndarray]) -> FaceBox:
+        """The clip's steady face box; never a silent fallback to the whole frame."""
+        box, faces = steady_box(frames, self._detector, REFERENCE_FRAMES)
+        where = _clip_location(record)
+        if box is None:
+            raise UserError(f"{where}: no face found in the first {min(REFERENCE_FRAMES, len(frames))} frames "
+                            f"(data.face_crop={self.face_crop}; use off for frames that are already face crops)")
+        if faces > 1:
+            log.warning("%s: %d faces in the first frames; took the largest", where, faces)
+        return box
+
+
+def face_crop_mode(value: str | bool) -> str:
+    """``auto``, ``on`` or ``off``; YAML 1.1 reads an unquoted on/off as true/false."""
+    mode = ("on" if value else "off") if isinstance(value, bool) else value
+    if mode not in FACE_CROP_MODES:
+        raise UserError(f"data.face_crop must be auto, on or off, not {value!r}")
+    return mode
+
+
+def is_raw(record: ClipRecord) -> bool:
+    """Whether the clip is a raw recording, the face somewhere in a bigger scene: a video, or
+    CASME II frames under ``CASME2_RAW_selected``. ``Cropped/`` and other frame folders are
+    taken to be face crops already."""
+    if record.video is not None:
+        return True
+    return bool(record.frames) and RAW_FRAMES_FOLDER in (part.lower() for part in Path(record.frames[0]).parts)
+
+
+def _clip_location(record: ClipRecord) -> Path | str:
+    """What names the clip in messages: its video or frames folder."""
+    if record.video is not None:
+        return record.video
+    return Path(record.frames[0]).parent if record.frames else record.key
+
+
+def _decode(record: ClipRecord) -> list[np.ndarray]:
+    """Every frame of the clip, BGR uint8."""
+    if record.frames:
+        return [_read_frame(path) for path in record.frames]
+    if record.video is not None:
+        return _read_video(record.video, record.onset, record.offset)
+    where = record.source or record.key
+    raise UserError(f"{where}: clip {record.key} has neither frames nor a video")
 
 
 def _source_fingerprint(record: ClipRecord) -> list:

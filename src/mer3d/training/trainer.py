@@ -54,7 +54,8 @@ def prepare_data(config: dict) -> PreparedData:
         log.warning("%s", problem)
     if len(dataset.clips) < 2:
         raise UserError(f"{dataset.root}: fewer than 2 usable clips of classes {dataset.classes}")
-    cache = ClipCache(data_cfg["cache_dir"], size=data_cfg["size"], channels=data_cfg["channels"])
+    cache = ClipCache(data_cfg["cache_dir"], size=data_cfg["size"], channels=data_cfg["channels"],
+                      face_crop=data_cfg["face_crop"])
     arrays = cache.build(dataset.clips, progress=True)
     return PreparedData(dataset, arrays, dataset.labels(), [apex_index(c) for c in dataset.clips])
 
@@ -186,7 +187,9 @@ def finish_fold(config, data: PreparedData, fold: Fold, model, arch: dict, histo
                  if c.onset is not None and c.offset is not None and c.fps]
     save_weights(model, run.weights(fold.name), arch, data.dataset.classes, extra={
         "data": config["data"], "fold": fold.name, "train_subjects": sorted({c.subject for c in train_clips}),
-        "fps": data.dataset.fps, "typical_duration_s": float(np.median(durations)) if durations else None})
+        "fps": data.dataset.fps, "typical_duration_s": float(np.median(durations)) if durations else None,
+        # the time one training window spans: predict's default, so video is seen at the trained speed
+        "window_duration_s": config["data"]["frames"] / data.dataset.fps if data.dataset.fps else None})
     result = {"fold": fold.name, "test_subjects": list(fold.test_subjects), "test": list(fold.test),
               "probabilities": probs.tolist(), "history": history}
     if fold.test:

@@ -1,0 +1,34 @@
+"""The paper's frame preprocessing (OpenCV colour conversion + resize), with an optional face crop.
+
+One function serves the training cache and prediction, so a model always sees frames prepared
+exactly as its training frames were.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from mer3d.inference.faces import FaceBox
+
+
+def preprocess_frame(frame_bgr: np.ndarray, size: int, channels: int, box: FaceBox | None = None) -> np.ndarray:
+    """One BGR uint8 frame -> uint8 (size, size, channels): crop to ``box`` when given, then
+    gray (cv2.cvtColor BGR2GRAY) for 1 channel or RGB for 3, then cv2.resize to size x size."""
+    region = frame_bgr if box is None else crop(frame_bgr, box)
+    code = cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB
+    converted = cv2.cvtColor(region, code)
+    height, width = converted.shape[:2]
+    # INTER_AREA averages the pixels it merges; when enlarging it degrades to nearest neighbour.
+    shrinking = size <= height and size <= width
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    resized = cv2.resize(converted, (size, size), interpolation=interpolation)
+    return resized.reshape(size, size, channels)
+
+
+def crop(frame: np.ndarray, box: FaceBox) -> np.ndarray:
+    """The frame's pixels inside ``box``; where the box leaves the frame, its edge pixels repeated."""
+    height, width = frame.shape[:2]
+    overhang = max(0, -box.x, -box.y, box.x + box.w - width, box.y + box.h - height)
+    if overhang:
+        frame = cv2.copyMakeBorder(frame, overhang, overhang, overhang, overhang, cv2.BORDER_REPLICATE)
+    return frame[box.y + overhang: box.y + overhang + box.h, box.x + overhang: box.x + overhang + box.w]

@@ -1,0 +1,212 @@
+"""Recognize micro-expressions in any video: frames -> steady face crop -> 16-frame windows that
+span the typical micro-expression duration -> class probabilities.
+
+    from mer3d import Recognizer
+    recognizer = Recognizer.from_pretrained("runs/casme2")          # a run folder or .safetensors
+    result = recognizer.predict_video("clip.mp4", stride=8)
+    for w in result.windows:
+        print(w.start_s, w.end_s, w.label, w.probabilities)
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..atomic import atomic_path, atomic_write_text
+from ..data.preprocess import preprocess_frame
+from ..data.representation import to_network_input
+from ..data.sampling import eval_window_starts, fit_length, take_window
+from ..errors import UserError
+from .backends import Backend, open_backend
+from .faces import FaceDetector, steady_box
+from .video import open_source
+from .windows import StreamingWindows, Window
+
+log = logging.getLogger("mer3d")
+
+DEFAULT_FPS = 200.0        # CASME II's rate, for weights that do not record their training frame rate
+BATCH = 8
+
+
+@dataclass(frozen=True)
+class ClipPrediction:
+    probabilities: dict[str, float]
+    label: str
+
+
+@dataclass(frozen=True)
+class WindowPrediction:
+    start_s: float
+    end_s: float
+    start_frame: int
+    end_frame: int
+    face_box: list[int] | None
+    probabilities: dict[str, float] | None
+    label: str | None
+
+
+@dataclass
+class VideoPrediction:
+    input: str
+    fps: float
+    classes: list[str]
+    windows: list[WindowPrediction] = field(default_factory=list)
+    no_face_spans: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"input": self.input, "fps": self.fps, "classes": self.classes,
+                "windows": [asdict(w) for w in self.windows], "no_face_spans": self.no_face_spans,
+                "notes": self.notes}
+
+    def save(self, path: str | Path) -> Path:
+        """Write JSON (``.json``) or one CSV row per window (``.csv``)."""
+        path = Path(path)
+        if path.suffix.lower() == ".json":
+            atomic_write_text(path, json.dumps(self.to_dict(), indent=2))
+        elif path.suffix.lower() == ".csv":
+            self._save_csv(path)
+        else:
+            raise UserError(f"{path}: --out must end in .json or .csv")
+        return path
+
+    def _save_csv(self, path: Path) -> None:
+        columns = ["start_s", "end_s", "start_frame", "end_frame", "face_box", "label"] + [f"p_{c}" for c in self.classes]
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            for w in self.windows:
+                row = {k: getattr(w, k) for k in columns[:6]}
+                row["face_box"] = " ".join(map(str, w.face_box)) if w.face_box else ""
+                row.update({f"p_{c}": f"{p:.6f}" for c, p in (w.probabilities or {}).items()})
+                writer.writerow(row)
+
+
+class Recognizer:
+    """A trained mer3d model plus the exact preprocessing it was trained with."""
+
+    def __init__(self, backend: Backend, detector: FaceDetector | None = None):
+        self.backend = backend
+        self.classes = list(backend.classes)
+        data = backend.meta.get("data", {})
+        self.channels, self.frames, self.size = backend.input_shape[0], backend.input_shape[1], backend.input_shape[2]
+        self.representation = data.get("representation", "gray")
+        # Default window: the time one training window spanned (16 frames at the training frame
+        # rate), so motion reaches the network at the speed it learned; typical_duration_s (the
+        # training clips' median onset-offset time) is the alternative, --duration typical.
+        self.window_duration_s = backend.meta.get("window_duration_s") or self.frames / DEFAULT_FPS
+        self.typical_duration_s = backend.meta.get("typical_duration_s")
+        self.detector = detector or FaceDetector()
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, backend: str = "torch", precision: str = "bf16") -> "Recognizer":
+        return cls(open_backend(path, backend, precision))
+
+    def _probabilities(self, clips: list[np.ndarray]) -> np.ndarray:
+        """Softmax over the backend's logits for preprocessed clips (T, S, S, C) uint8."""
+        x = np.stack([to_network_input(c, c[0], self.representation).numpy() for c in clips])
+        logits = self.backend.predict_logits(x.astype(np.float32))
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    def _crop_clip(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray | None, list[int] | None, int]:
+        box, faces = steady_box(frames, self.detector)
+        if box is None:
+            return None, None, 0
+        clip = np.stack([preprocess_frame(f, self.size, self.channels, box) for f in frames])
+        return clip, box.as_list(), faces
+
+    def predict_clip(self, frames: Sequence[np.ndarray], face_crop: bool = True) -> ClipPrediction:
+        """One clip of BGR frames (a whole micro-expression, onset first): the window centred on the
+        middle, as in evaluation. ``face_crop=False`` for frames that are already face crops."""
+        frames = [f if f.ndim == 3 else np.repeat(f[..., None], 3, axis=2) for f in frames]
+        if face_crop:
+            clip, _, _ = self._crop_clip(frames)
+            if clip is None:
+                raise UserError("no face found in the clip's first frames")
+        else:
+            clip = np.stack([preprocess_frame(f, self.size, self.channels) for f in frames])
+        clip = fit_length(clip, self.frames)
+        start = eval_window_starts(len(clip), self.frames, None)[0]
+        probs = self._probabilities([take_window(clip, start, self.frames)])[0]
+        return ClipPrediction({c: float(p) for c, p in zip(self.classes, probs)}, self.classes[int(probs.argmax())])
+
+    def duration(self, duration_s: float | str | None) -> float:
+        """Seconds one window spans: a number, ``"typical"`` or None (the training window's span)."""
+        if duration_s is None:
+            return self.window_duration_s
+        if duration_s == "typical":
+            if not self.typical_duration_s:
+                raise UserError("these weights record no typical onset-offset duration; give --duration SECONDS")
+            return self.typical_duration_s
+        return float(duration_s)
+
+    def predict_video(self, source: str | Path | int, stride: int = 8, duration_s: float | str | None = None,
+                      fps: float | None = None, on_window: Callable[[WindowPrediction], None] | None = None,
+                      progress: bool = False) -> VideoPrediction:
+        """Slide 16-frame windows spanning ``duration_s`` seconds every ``stride`` input frames over
+        a video file, a frames folder or a camera index (see ``duration`` for the default)."""
+        with open_source(source, fps=fps) as src:
+            result = VideoPrediction(str(source), float(src.fps), self.classes)
+            stream = StreamingWindows(src.fps, self.duration(duration_s), self.frames, stride)
+            pending: list[tuple[Window, list[np.ndarray]]] = []
+            for index, frame in _with_progress(src.frames(), src.frame_count, progress):
+                pending += stream.push(index, frame)
+                if len(pending) >= BATCH or (pending and src.is_live):
+                    self._decide(pending, result, on_window)
+                    pending = []
+            self._decide(pending + stream.finish(), result, on_window)
+        if not result.windows:
+            raise UserError(f"{source}: shorter than one window ({stream.span} frames at {src.fps:g} fps)")
+        if all(w.label is None for w in result.windows):
+            raise UserError(f"{source}: no face found anywhere in the video")
+        return result
+
+    def _decide(self, pending, result: VideoPrediction, on_window) -> None:
+        crops, faces = [], []
+        for window, frames in pending:
+            clip, box, count = self._crop_clip(frames)
+            crops.append(clip)
+            faces.append(box)
+            if count > 1:
+                _note(result, f"several faces in frames {window.start_frame}-{window.end_frame}: took the largest")
+        ready = [c for c in crops if c is not None]
+        probs = iter(self._probabilities(ready)) if ready else iter(())
+        for (window, _), clip, box in zip(pending, crops, faces):
+            p = next(probs) if clip is not None else None
+            prediction = WindowPrediction(
+                window.start_s(result.fps), window.end_s(result.fps), window.start_frame, window.end_frame, box,
+                {c: float(v) for c, v in zip(self.classes, p)} if p is not None else None,
+                self.classes[int(p.argmax())] if p is not None else None)
+            result.windows.append(prediction)
+            if p is None:
+                _extend_no_face(result, prediction)
+            if on_window:
+                on_window(prediction)
+
+
+def _note(result: VideoPrediction, text: str) -> None:
+    if text not in result.notes:
+        result.notes.append(text)
+
+
+def _extend_no_face(result: VideoPrediction, w: WindowPrediction) -> None:
+    """Merge overlapping windows without a face into spans, reported as such (never guessed)."""
+    spans = result.no_face_spans
+    if spans and w.start_frame <= spans[-1]["end_frame"] + 1:
+        spans[-1].update(end_frame=max(spans[-1]["end_frame"], w.end_frame), end_s=max(spans[-1]["end_s"], w.end_s))
+    else:
+        spans.append({"start_s": w.start_s, "end_s": w.end_s, "start_frame": w.start_frame, "end_frame": w.end_frame})
+
+
+def _with_progress(frames: Iterable, total: int | None, show: bool):
+    if not show:
+        return frames
+    from tqdm import tqdm
+    return tqdm(frames, total=total, unit="frame", desc="Recognizing", dynamic_ncols=True)
