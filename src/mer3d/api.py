@@ -16,7 +16,7 @@ from .errors import UserError
 from .models import architecture, create_model, format_layer_table, layer_rows
 from .reports.tables import metrics_table
 from .training.benchmark import benchmark as run_benchmark
-from .training.benchmark import format_benchmark
+from .training.benchmark import format_benchmark as format_network_benchmark
 from .training.report import evaluate
 from .training.trainer import resume, train
 
@@ -41,9 +41,22 @@ def num_classes(config: dict) -> int:
     return len(classes) if classes else CLASS_COUNTS.get(config["dataset"]["name"], 5)
 
 
-def benchmark(config: dict, repeats: int = 5, progress=print) -> dict:
-    """Clips/s and peak memory of the config's network, per speed variant (see mer3d.training.benchmark)."""
-    return run_benchmark(config, num_classes(config), repeats, progress=progress)
+def benchmark(config: dict, repeats: int = 5, predict: bool = True, progress=print) -> dict:
+    """Clips/s and peak memory of the config's network per speed variant (mer3d.training.benchmark),
+    and, with ``predict``, end-to-end predict throughput on a 30 fps 640x480 recording
+    (mer3d.inference.throughput)."""
+    report = run_benchmark(config, num_classes(config), repeats, progress=progress)
+    if predict:
+        from .inference.throughput import predict_throughput
+        progress("benchmark: end-to-end predict (torch, onnxruntime) ...")
+        report["predict"] = predict_throughput(architecture(config, num_classes(config)))
+    return report
+
+
+def format_benchmark(report: dict) -> str:
+    from .inference.throughput import format_throughput
+    text = format_network_benchmark(report)
+    return text + ("\n\n" + format_throughput(report["predict"]) if "predict" in report else "")
 
 
 def export(weights: str | Path, fmt: str, out: str | Path) -> Path:

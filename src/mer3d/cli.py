@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="video file (mp4, avi, mov, mkv, webm), frames folder, or camera index")
     p.add_argument("--weights", required=True, help="run folder (uses RUN/model.safetensors) or .safetensors/.onnx file")
     p.add_argument("--stride", type=int, default=8, help="input frames between window starts (default 8)")
-    p.add_argument("--duration", help="seconds one window spans, or 'typical' (default: the training window's span)")
+    p.add_argument("--duration", help="seconds one window spans; 'typical' (default: the training clips' typical onset-offset "
+                        "duration) or 'window' (the span of one training window)")
     p.add_argument("--fps", type=float, help="frame rate of the input (folders have none; default 30)")
     p.add_argument("--out", help="results.json or results.csv")
     p.add_argument("--render", help="annotated.mp4 with the face box and class-probability bars")
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("benchmark", help="training/inference clips/s and peak memory on this machine")
     _add_config_options(p, "paper-casme2")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--no-predict", action="store_true", help="skip the end-to-end predict throughput")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("demo", help="generate the demo dataset, train on it with LOSO, report")
@@ -88,7 +90,7 @@ def _print_window(w) -> None:
 
 
 def _predict(args) -> None:
-    duration = args.duration if args.duration in (None, "typical") else _seconds(args.duration)
+    duration = args.duration if args.duration in (None, "typical", "window") else _seconds(args.duration)
     recognizer = api.Recognizer.from_pretrained(args.weights, backend=args.backend, precision=args.precision)
     result = recognizer.predict_video(args.input, stride=args.stride, duration_s=duration, fps=args.fps,
                                       on_window=_print_window, progress=False)
@@ -104,7 +106,7 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise UserError(f"--duration {text!r}: expected seconds or 'typical'") from None
+        raise UserError(f"--duration {text!r}: expected seconds, 'typical' or 'window'") from None
     if value <= 0:
         raise UserError(f"--duration {text!r}: must be positive")
     return value
@@ -126,7 +128,7 @@ def run_command(args) -> int:
         print(f"exported: {api.export(args.run, args.format, args.out)}")
     elif args.command == "benchmark":
         report = api.benchmark(api.load_config(args.preset, args.config, args.overrides), args.repeats,
-                               progress=lambda m: print(m, file=sys.stderr))
+                               predict=not args.no_predict, progress=lambda m: print(m, file=sys.stderr))
         print(json.dumps(report, indent=2) if args.json else api.format_benchmark(report))
     elif args.command == "demo":
         metrics, run = api.demo(args.out)

@@ -109,7 +109,9 @@ def test_frames_folder_and_predict_clip(tmp_path, weights):
     frames = still_head_clip(frame, 12, seed=2)
     write_frames(tmp_path / "clip", frames)
     recognizer = Recognizer.from_pretrained(weights)
-    result = recognizer.predict_video(tmp_path / "clip", fps=200, stride=4)     # 0.04 s at 200 fps = 8 frames
-    assert [w.start_frame for w in result.windows] == [0, 4]
+    result = recognizer.predict_video(tmp_path / "clip", fps=200, stride=4, duration_s="window")
+    assert [w.start_frame for w in result.windows] == [0, 4]           # 0.04 s at 200 fps = 8 frames
+    whole = recognizer.predict_video(tmp_path / "clip", fps=200)        # typical 0.3 s > the 12 frames
+    assert [(w.start_frame, w.end_frame) for w in whole.windows] == [(0, 11)]
     clip = recognizer.predict_clip(frames)
     assert clip.label in CLASSES and sum(clip.probabilities.values()) == pytest.approx(1, abs=1e-4)

@@ -97,9 +97,10 @@ class Recognizer:
         data = backend.meta.get("data", {})
         self.channels, self.frames, self.size = backend.input_shape[0], backend.input_shape[1], backend.input_shape[2]
         self.representation = data.get("representation", "gray")
-        # Default window: the time one training window spanned (16 frames at the training frame
-        # rate), so motion reaches the network at the speed it learned; typical_duration_s (the
-        # training clips' median onset-offset time) is the alternative, --duration typical.
+        # Default window: the training clips' typical onset-offset time, so one window holds a whole
+        # micro-expression and consecutive windows overlap; "window" is the span of one training
+        # window (16 frames at the training rate: the speed the network saw, but at 30 fps only
+        # 2-3 input frames, leaving gaps between windows).
         self.window_duration_s = backend.meta.get("window_duration_s") or self.frames / DEFAULT_FPS
         self.typical_duration_s = backend.meta.get("typical_duration_s")
         self.detector = detector or FaceDetector()
@@ -116,7 +117,10 @@ class Recognizer:
         return e / e.sum(1, keepdims=True)
 
     def _crop_clip(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray | None, list[int] | None, int]:
-        box, faces = steady_box(frames, self.detector)
+        # A window repeats frames when it spans fewer input frames than the network takes; detect
+        # on distinct frames only (detection is the costliest step of predict).
+        distinct = list({id(f): f for f in frames}.values())
+        box, faces = steady_box(distinct, self.detector)
         if box is None:
             return None, None, 0
         clip = np.stack([preprocess_frame(f, self.size, self.channels, box) for f in frames])
@@ -138,20 +142,20 @@ class Recognizer:
         return ClipPrediction({c: float(p) for c, p in zip(self.classes, probs)}, self.classes[int(probs.argmax())])
 
     def duration(self, duration_s: float | str | None) -> float:
-        """Seconds one window spans: a number, ``"typical"`` or None (the training window's span)."""
-        if duration_s is None:
+        """Seconds one window spans: a number, ``"window"`` (one training window's span) or None /
+        ``"typical"`` (the training clips' typical onset-offset duration, else the window's)."""
+        if duration_s == "window":
             return self.window_duration_s
-        if duration_s == "typical":
-            if not self.typical_duration_s:
-                raise UserError("these weights record no typical onset-offset duration; give --duration SECONDS")
-            return self.typical_duration_s
+        if duration_s in (None, "typical"):
+            return self.typical_duration_s or self.window_duration_s
         return float(duration_s)
 
     def predict_video(self, source: str | Path | int, stride: int = 8, duration_s: float | str | None = None,
                       fps: float | None = None, on_window: Callable[[WindowPrediction], None] | None = None,
                       progress: bool = False) -> VideoPrediction:
-        """Slide 16-frame windows spanning ``duration_s`` seconds every ``stride`` input frames over
-        a video file, a frames folder or a camera index (see ``duration`` for the default)."""
+        """Slide 16-frame windows spanning ``duration_s`` seconds (default: the training data's
+        typical micro-expression duration, see ``duration``) every ``stride`` input frames over a
+        video file, a frames folder or a camera index."""
         with open_source(source, fps=fps) as src:
             result = VideoPrediction(str(source), float(src.fps), self.classes)
             stream = StreamingWindows(src.fps, self.duration(duration_s), self.frames, stride)
