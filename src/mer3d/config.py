@@ -103,6 +103,7 @@ def validate(config: dict) -> None:
     _check(data["channels"] in (1, 3), "data.channels must be 1 or 3")
     _check(isinstance(data["face_crop"], bool) or data["face_crop"] in ("auto", "on", "off"),
            "data.face_crop must be auto, on or off")   # YAML 1.1 reads a bare on/off as true/false
+    _check(isinstance(data["face_align"], bool), "data.face_align must be true or false")
     _check(data["representation"] in ("gray", "diff"), "data.representation must be gray or diff")
     _check(isinstance(data["eval_windows"], int) and data["eval_windows"] >= 1, "data.eval_windows must be >= 1")
     _check(isinstance(train["epochs"], int) and train["epochs"] >= 1, "train.epochs must be an integer >= 1")

@@ -1,13 +1,14 @@
 """Preprocess clips once, as the paper does (OpenCV gray + resize), and keep them on disk.
 
 Raw recordings (the face somewhere in a bigger scene) are first cropped to one steady face box per
-clip; ``face_crop`` says when (see ``ClipCache``).
+clip; ``face_crop`` says when (see ``ClipCache``), and ``face_align`` whether the crop also levels
+the eyes.
 
 Each entry is one ``.npy`` file holding a uint8 array shaped (T, H, W, C), named by a hash of
 everything that determines its content: the clip, its source files' sizes and modification times,
-the size, the channel count, the face-crop setting and whether it cropped this clip, and
-``FORMAT_VERSION``. A change to any of them gives a new name, so a stale entry is never read;
-entries are written atomically, so a killed build leaves none half-written.
+the size, the channel count, the face-crop setting and whether it cropped this clip, whether it
+aligned the eyes, and ``FORMAT_VERSION``. A change to any of them gives a new name, so a stale
+entry is never read; entries are written atomically, so a killed build leaves none half-written.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from mer3d.atomic import atomic_path
 from mer3d.data.preprocess import preprocess_frame
 from mer3d.data.records import ClipRecord
 from mer3d.errors import UserError
-from mer3d.inference.faces import FaceBox, FaceDetector, steady_box
+from mer3d.inference.faces import (FaceAlignment, FaceBox, FaceDetector, LandmarkAligner, require_landmark_aligner,
+                                   steady_box)
 
 # Bump whenever preprocessing (face detection included) changes in a way the key does not capture.
 FORMAT_VERSION = 1
@@ -51,10 +53,12 @@ class ClipCache:
     3 = colour in RGB order. ``face_crop``: ``off`` resizes whole frames; ``on`` crops every frame
     of a clip to one steady face box first; ``auto`` (the configuration's default) crops raw
     recordings only (see ``is_raw``). YAML's ``true``/``false`` mean ``on``/``off``.
+    ``face_align``: cropped clips are also turned and scaled so the eyes lie level at a fixed
+    distance (``LandmarkAligner``; needs the ``align`` extra).
     """
 
     def __init__(self, cache_dir: str | Path | None = None, size: int = 128, channels: int = 1,
-                 face_crop: str | bool = "off"):
+                 face_crop: str | bool = "off", face_align: bool = False):
         if channels not in (1, 3):
             raise UserError(f"data.channels must be 1 or 3, not {channels}")
         if size < 1:
@@ -63,10 +67,17 @@ class ClipCache:
         self.size = size
         self.channels = channels
         self.face_crop = face_crop_mode(face_crop)
+        if face_align:
+            require_landmark_aligner()   # now, not after decoding the first raw clip
+        self.face_align = face_align
 
     def crops_face(self, record: ClipRecord) -> bool:
         """Whether this clip's frames are cropped to its face before resizing."""
         return self.face_crop == "on" or (self.face_crop == "auto" and is_raw(record))
+
+    def aligns_face(self, record: ClipRecord) -> bool:
+        """Whether this clip's face crop is eye-aligned."""
+        return self.face_align and self.crops_face(record)
 
     def entry_path(self, record: ClipRecord) -> Path:
         """Where the entry for ``record`` with these settings lives (whether built or not)."""
@@ -78,6 +89,9 @@ class ClipCache:
             "channels": self.channels,
             "face_crop": [self.face_crop, self.crops_face(record)],
         }
+        if self.aligns_face(record):
+            # Named only where it changes the entry, so every existing entry keeps its name.
+            identity["face_align"] = True
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
         return self.cache_dir / "clips" / f"{digest}.npy"
 
@@ -99,12 +113,21 @@ class ClipCache:
     def _preprocess(self, record: ClipRecord) -> np.ndarray:
         """Decode and normalise every frame of the clip: uint8 (T, size, size, channels)."""
         frames = _decode(record)
-        box = self._face_box(record, frames) if self.crops_face(record) else None
-        return np.stack([preprocess_frame(frame, self.size, self.channels, box) for frame in frames])
+        face = self._face(record, frames) if self.crops_face(record) else None
+        return np.stack([preprocess_frame(frame, self.size, self.channels, face) for frame in frames])
 
     @cached_property
     def _detector(self) -> FaceDetector:
         return FaceDetector()
+
+    @cached_property
+    def _aligner(self) -> LandmarkAligner:
+        return LandmarkAligner()
+
+    def _face(self, record: ClipRecord, frames: list[np.ndarray]) -> FaceBox | FaceAlignment:
+        """What every frame of the clip is cut to: its steady box, eye-aligned when asked."""
+        box = self._face_box(record, frames)
+        return self._aligner.align(frames, box, REFERENCE_FRAMES) if self.face_align else box
 
     def _face_box(self, record: ClipRecord, frames: list[np.ndarray]) -> FaceBox:
         """The clip's steady face box; never a silent fallback to the whole frame."""

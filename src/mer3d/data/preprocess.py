@@ -1,4 +1,5 @@
-"""The paper's frame preprocessing (OpenCV colour conversion + resize), with an optional face crop.
+"""The paper's frame preprocessing (OpenCV colour conversion + resize), with an optional face crop
+(a box, or an eye-aligned crop).
 
 One function serves the training cache and prediction, so a model always sees frames prepared
 exactly as its training frames were.
@@ -8,13 +9,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mer3d.inference.faces import FaceBox
+from mer3d.inference.faces import FaceAlignment, FaceBox
 
 
-def preprocess_frame(frame_bgr: np.ndarray, size: int, channels: int, box: FaceBox | None = None) -> np.ndarray:
-    """One BGR uint8 frame -> uint8 (size, size, channels): crop to ``box`` when given, then
-    gray (cv2.cvtColor BGR2GRAY) for 1 channel or RGB for 3, then cv2.resize to size x size."""
-    region = frame_bgr if box is None else crop(frame_bgr, box)
+def preprocess_frame(frame_bgr: np.ndarray, size: int, channels: int,
+                     face: FaceBox | FaceAlignment | None = None) -> np.ndarray:
+    """One BGR uint8 frame -> uint8 (size, size, channels): cut to ``face`` when given (see
+    ``face_region``), then gray (cv2.cvtColor BGR2GRAY) for 1 channel or RGB for 3, then
+    cv2.resize to size x size."""
+    region = frame_bgr if face is None else face_region(frame_bgr, face)
     code = cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB
     converted = cv2.cvtColor(region, code)
     height, width = converted.shape[:2]
@@ -23,6 +26,15 @@ def preprocess_frame(frame_bgr: np.ndarray, size: int, channels: int, box: FaceB
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     resized = cv2.resize(converted, (size, size), interpolation=interpolation)
     return resized.reshape(size, size, channels)
+
+
+def face_region(frame: np.ndarray, face: FaceBox | FaceAlignment) -> np.ndarray:
+    """The face's pixels: the box's, or the aligned crop (the frame warped by the alignment's
+    transform, edges repeated like ``crop``'s)."""
+    if isinstance(face, FaceBox):
+        return crop(frame, face)   # a slice: a box needs no resampling
+    return cv2.warpAffine(frame, np.array(face.matrix), (face.side, face.side), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def crop(frame: np.ndarray, box: FaceBox) -> np.ndarray:

@@ -24,7 +24,7 @@ from ..data.representation import to_network_input
 from ..data.sampling import eval_window_starts, fit_length, take_window
 from ..errors import UserError
 from .backends import Backend, open_backend
-from .faces import FaceDetector, steady_box
+from .faces import FaceDetector, LandmarkAligner, steady_box
 from .video import open_source
 from .windows import StreamingWindows, Window
 
@@ -104,6 +104,9 @@ class Recognizer:
         self.window_duration_s = backend.meta.get("window_duration_s") or self.frames / DEFAULT_FPS
         self.typical_duration_s = backend.meta.get("typical_duration_s")
         self.detector = detector or FaceDetector()
+        # Eye-aligned crops where the weights were trained on them (weights from before the
+        # setting existed were not).
+        self.aligner = LandmarkAligner() if data.get("face_align", False) else None
 
     @classmethod
     def from_pretrained(cls, path: str | Path, backend: str = "torch", precision: str = "bf16") -> "Recognizer":
@@ -123,7 +126,8 @@ class Recognizer:
         box, faces = steady_box(distinct, self.detector)
         if box is None:
             return None, None, 0
-        clip = np.stack([preprocess_frame(f, self.size, self.channels, box) for f in frames])
+        face = self.aligner.align(distinct, box) if self.aligner else box
+        clip = np.stack([preprocess_frame(f, self.size, self.channels, face) for f in frames])
         return clip, box.as_list(), faces
 
     def predict_clip(self, frames: Sequence[np.ndarray], face_crop: bool = True) -> ClipPrediction:

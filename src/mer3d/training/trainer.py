@@ -55,7 +55,7 @@ def prepare_data(config: dict) -> PreparedData:
     if len(dataset.clips) < 2:
         raise UserError(f"{dataset.root}: fewer than 2 usable clips of classes {dataset.classes}")
     cache = ClipCache(data_cfg["cache_dir"], size=data_cfg["size"], channels=data_cfg["channels"],
-                      face_crop=data_cfg["face_crop"])
+                      face_crop=data_cfg["face_crop"], face_align=data_cfg.get("face_align", False))
     arrays = cache.build(dataset.clips, progress=True)
     return PreparedData(dataset, arrays, dataset.labels(), [apex_index(c) for c in dataset.clips])
 
