@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, help="frame rate of the input (folders have none; default 30)")
     p.add_argument("--out", help="results.json or results.csv")
     p.add_argument("--render", help="annotated.mp4 with the face box and class-probability bars")
+    p.add_argument("--face-crop", choices=["on", "off"], default="on",
+                   help="off for frames that are already face crops (CASME II's Cropped/)")
     p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch")
     p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="torch backend only")
 
@@ -93,7 +95,7 @@ def _predict(args) -> None:
     duration = args.duration if args.duration in (None, "typical", "window") else _seconds(args.duration)
     recognizer = api.Recognizer.from_pretrained(args.weights, backend=args.backend, precision=args.precision)
     result = recognizer.predict_video(args.input, stride=args.stride, duration_s=duration, fps=args.fps,
-                                      on_window=_print_window, progress=False)
+                                      on_window=_print_window, face_crop=args.face_crop == "on")
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.out:

@@ -115,3 +115,17 @@ def test_frames_folder_and_predict_clip(tmp_path, weights):
     assert [(w.start_frame, w.end_frame) for w in whole.windows] == [(0, 11)]
     clip = recognizer.predict_clip(frames)
     assert clip.label in CLASSES and sum(clip.probabilities.values()) == pytest.approx(1, abs=1e-4)
+
+
+def test_already_cropped_faces_with_face_crop_off(capsys, tmp_path, weights):
+    from videos import tight_crop
+
+    frames = still_head_clip(tight_crop("grace_hopper", widen=0.02), 10, seed=3)   # the face fills the frame
+    write_frames(tmp_path / "Cropped", frames, pattern="reg_img{}.jpg")
+    code, _, err = run_cli(capsys, "predict", tmp_path / "Cropped", "--weights", weights, "--fps", "200")
+    assert code == 2 and "--face-crop off" in err
+    code, _, err = run_cli(capsys, "predict", tmp_path / "Cropped", "--weights", weights, "--fps", "200",
+                           "--face-crop", "off", "--out", tmp_path / "r.json")
+    assert code == 0, err
+    window = json.loads((tmp_path / "r.json").read_text())["windows"][0]
+    assert window["face_box"] == [0, 0, frames[0].shape[1], frames[0].shape[0]] and window["label"] in CLASSES

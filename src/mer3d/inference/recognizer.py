@@ -32,6 +32,7 @@ log = logging.getLogger("mer3d")
 
 DEFAULT_FPS = 200.0        # CASME II's rate, for weights that do not record their training frame rate
 BATCH = 8
+NO_FACE_HINT = " (frames that are already face crops, like CASME II's Cropped/, need --face-crop off)"
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,12 @@ class Recognizer:
         e = np.exp(logits - logits.max(1, keepdims=True))
         return e / e.sum(1, keepdims=True)
 
-    def _crop_clip(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray | None, list[int] | None, int]:
+    def _crop_clip(self, frames: Sequence[np.ndarray], face_crop: bool) -> tuple[np.ndarray | None, list[int] | None, int]:
+        """Preprocessed clip, face box and faces seen; the whole frame when ``face_crop`` is off
+        (frames that are already face crops, like CASME II's Cropped/)."""
+        if not face_crop:
+            height, width = frames[0].shape[:2]
+            return np.stack([preprocess_frame(f, self.size, self.channels) for f in frames]), [0, 0, width, height], 1
         # A window repeats frames when it spans fewer input frames than the network takes; detect
         # on distinct frames only (detection is the costliest step of predict).
         distinct = list({id(f): f for f in frames}.values())
@@ -134,12 +140,9 @@ class Recognizer:
         """One clip of BGR frames (a whole micro-expression, onset first): the window centred on the
         middle, as in evaluation. ``face_crop=False`` for frames that are already face crops."""
         frames = [f if f.ndim == 3 else np.repeat(f[..., None], 3, axis=2) for f in frames]
-        if face_crop:
-            clip, _, _ = self._crop_clip(frames)
-            if clip is None:
-                raise UserError("no face found in the clip's first frames")
-        else:
-            clip = np.stack([preprocess_frame(f, self.size, self.channels) for f in frames])
+        clip, _, _ = self._crop_clip(frames, face_crop)
+        if clip is None:
+            raise UserError(f"no face found in the clip's first frames{NO_FACE_HINT}")
         clip = fit_length(clip, self.frames)
         start = eval_window_starts(len(clip), self.frames, None)[0]
         probs = self._probabilities([take_window(clip, start, self.frames)])[0]
@@ -156,7 +159,7 @@ class Recognizer:
 
     def predict_video(self, source: str | Path | int, stride: int = 8, duration_s: float | str | None = None,
                       fps: float | None = None, on_window: Callable[[WindowPrediction], None] | None = None,
-                      progress: bool = False) -> VideoPrediction:
+                      progress: bool = False, face_crop: bool = True) -> VideoPrediction:
         """Slide 16-frame windows spanning ``duration_s`` seconds (default: the training data's
         typical micro-expression duration, see ``duration``) every ``stride`` input frames over a
         video file, a frames folder or a camera index."""
@@ -167,19 +170,19 @@ class Recognizer:
             for index, frame in _with_progress(src.frames(), src.frame_count, progress):
                 pending += stream.push(index, frame)
                 if len(pending) >= BATCH or (pending and src.is_live):
-                    self._decide(pending, result, on_window)
+                    self._decide(pending, result, on_window, face_crop)
                     pending = []
-            self._decide(pending + stream.finish(), result, on_window)
+            self._decide(pending + stream.finish(), result, on_window, face_crop)
         if not result.windows:
             raise UserError(f"{source}: shorter than one window ({stream.span} frames at {src.fps:g} fps)")
         if all(w.label is None for w in result.windows):
-            raise UserError(f"{source}: no face found anywhere in the video")
+            raise UserError(f"{source}: no face found anywhere in the video{NO_FACE_HINT}")
         return result
 
-    def _decide(self, pending, result: VideoPrediction, on_window) -> None:
+    def _decide(self, pending, result: VideoPrediction, on_window, face_crop: bool) -> None:
         crops, faces = [], []
         for window, frames in pending:
-            clip, box, count = self._crop_clip(frames)
+            clip, box, count = self._crop_clip(frames, face_crop)
             crops.append(clip)
             faces.append(box)
             if count > 1:
