@@ -49,3 +49,15 @@ def test_unknown_preset_and_missing_file(tmp_path):
         load_config("paper-x")
     with pytest.raises(UserError, match="config file not found"):
         load_config("paper-casme2", tmp_path / "none.yaml")
+
+
+@pytest.mark.parametrize("ablation, key, value", [
+    ("no-augment", ("augment", "enabled"), False), ("flip-only", ("augment", "angles"), []),
+    ("no-bn", ("model", "batchnorm"), False), ("no-dropout", ("model", "fc_dropout"), 0.0),
+    ("color", ("data", "channels"), 3), ("frames-8", ("data", "frames"), 8), ("frames-32", ("data", "frames"), 32),
+])
+def test_ablation_presets_combine_with_the_paper_setting(ablation, key, value):
+    config = load_config(f"paper-casme2+{ablation}")
+    assert config[key[0]][key[1]] == value
+    assert config["preset"] == f"paper-casme2+{ablation}"
+    assert config["dataset"]["name"] == "casme2" and config["train"]["lr"] == 1e-4   # the rest stays the paper's

@@ -75,10 +75,13 @@ def parse_override(item: str) -> dict:
 
 def load_config(preset: str | None = None, config_file: str | Path | None = None,
                 overrides: Iterable[str] = ()) -> dict:
-    """Resolve base <- preset <- config file <- overrides into one validated dict."""
+    """Resolve base <- preset(s) <- config file <- overrides into one validated dict. Presets
+    combine with '+', applied left to right: ``paper-casme2+no-augment`` is the paper's setting
+    with the augmentation ablation on top."""
     config = _preset("base")
     if preset:
-        config = merge(config, _preset(preset), f"preset {preset}")
+        for name in preset.split("+"):
+            config = merge(config, _preset(name.strip()), f"preset {name}")
         config["preset"] = preset
     if config_file:
         path = Path(config_file)
