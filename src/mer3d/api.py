@@ -20,7 +20,7 @@ from .training.benchmark import format_benchmark as format_network_benchmark
 from .training.report import evaluate
 from .training.trainer import resume, train
 
-__all__ = ["Recognizer", "export", "render", "load_config", "load_dataset", "inspect_dataset", "format_inspection", "create_model",
+__all__ = ["Recognizer", "export", "render", "compare", "demo_compare", "load_config", "load_dataset", "inspect_dataset", "format_inspection", "create_model",
            "layer_table", "benchmark", "format_benchmark", "train", "resume", "evaluate", "metrics_table", "demo"]
 
 CLASS_COUNTS = {"casme2": 5, "casme": 4}
@@ -77,6 +77,19 @@ def render(result, out: str | Path, fps: float | None = None) -> Path:
     with open_source(result.input, fps=fps) as src:
         render_predictions(src.frames(), src.fps, out, [asdict(w) for w in result.windows], result.classes)
     return Path(out)
+
+
+def compare(spec: str | Path, out: str | Path, overrides: list[str] = ()) -> str:
+    """Run a comparison file (see mer3d.training.compare) and return its Markdown table."""
+    from .training.compare import compare as run_compare
+    run_compare(spec, out, list(overrides))
+    return (Path(out) / "comparison.md").read_text()
+
+
+def demo_compare(out: str | Path = "runs/demo") -> str:
+    """The shipped demo comparison on the demo dataset under ``out/data``, into ``out/compare``."""
+    out = Path(out)
+    return compare("demo", out / "compare", [f"dataset.root={out / 'data'}", f"data.cache_dir={out / 'cache'}"])
 
 
 def demo(out: str | Path = "runs/demo") -> tuple[dict, Path]:

@@ -67,8 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-predict", action="store_true", help="skip the end-to-end predict throughput")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
+    p = sub.add_parser("compare", help="run several models/settings with the same protocol and seeds")
+    p.add_argument("--config", required=True, help="comparison YAML, or a shipped one: paper-casme2, paper-casme, demo")
+    p.add_argument("--root", help="dataset folder (sets dataset.root for every cell)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
     p = sub.add_parser("demo", help="generate the demo dataset, train on it with LOSO, report")
     p.add_argument("--out", default="runs/demo")
+    p.add_argument("--compare", action="store_true", help="also run the small demo comparison")
     return parser
 
 
@@ -132,10 +139,15 @@ def run_command(args) -> int:
         report = api.benchmark(api.load_config(args.preset, args.config, args.overrides), args.repeats,
                                predict=not args.no_predict, progress=lambda m: print(m, file=sys.stderr))
         print(json.dumps(report, indent=2) if args.json else api.format_benchmark(report))
+    elif args.command == "compare":
+        overrides = args.overrides + ([f"dataset.root={args.root}"] if args.root else [])
+        print(api.compare(args.config, args.out, overrides))
     elif args.command == "demo":
         metrics, run = api.demo(args.out)
         print(api.metrics_table(metrics))
         print(f"\nreport: {run / 'report.md'} (plots and predictions beside it)")
+        if args.compare:
+            print(api.demo_compare(args.out))
     return 0
 
 

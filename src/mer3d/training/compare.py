@@ -1,0 +1,225 @@
+"""``mer3d compare``: every model x setting of a comparison file, on one dataset, with one
+protocol and the same seeds (hence the same folds), summarised as mean +- std over seeds with a
+paired bootstrap confidence interval of each cell's UF1 difference to the reference cell.
+
+A comparison file (YAML)::
+
+    preset: paper-casme2              # base preset of every cell (a cell may name its own)
+    dataset: {root: /data/CASME2}     # dataset.* settings
+    set: [train.epochs=50]            # --set overrides for every cell
+    seeds: [0, 1, 2]
+    reference: paper                  # the cell the others are compared with
+    cells:
+      - {name: paper, paper_accuracy: 69.11}
+      - {name: no-augment, preset: paper-casme2+no-augment, paper_accuracy: 62.95}
+      - {name: c3d-plain, set: [model.name=c3d-plain], paper_accuracy: 66.67}
+
+Runs go to ``OUT/runs/<cell>/seed<k>``; finished runs are reused and interrupted ones resumed, so
+an interrupted comparison continues where it stopped.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..atomic import atomic_path, atomic_write_text
+from ..config import load_config
+from ..errors import UserError
+from .metrics import classification_report
+from .run_dir import RunDir, read_csv, write_csv
+from .trainer import resume, train
+
+log = logging.getLogger("mer3d")
+
+METRICS = ("accuracy", "uf1", "uar")
+BOOTSTRAP_SAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class Cell:
+    name: str
+    preset: str
+    overrides: tuple[str, ...] = ()
+    paper_accuracy: float | None = None
+
+
+@dataclass
+class Comparison:
+    cells: list[Cell]
+    seeds: list[int]
+    reference: str
+    common: list[str] = field(default_factory=list)
+
+
+def shipped_comparisons() -> list[str]:
+    folder = resources.files("mer3d.configs").joinpath("compare")
+    return sorted(f.name[:-5] for f in folder.iterdir() if f.name.endswith(".yaml"))
+
+
+def read_comparison(spec: str | Path, overrides: list[str] = ()) -> Comparison:
+    """Parse a comparison file (a path, or the name of one shipped in mer3d/configs/compare)."""
+    path = Path(spec)
+    if not path.is_file():
+        if str(spec) not in shipped_comparisons():
+            raise UserError(f"{spec}: no such comparison file (shipped: {', '.join(shipped_comparisons())})")
+        path = Path(str(resources.files("mer3d.configs").joinpath("compare").joinpath(f"{spec}.yaml")))
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    common = [f"dataset.{k}={v}" for k, v in (raw.get("dataset") or {}).items()]
+    common += list(raw.get("set") or []) + list(overrides)
+    cells = [_cell(entry, raw.get("preset"), path) for entry in raw.get("cells") or []]
+    if not cells:
+        raise UserError(f"{path}: 'cells' lists no model or setting to compare")
+    names = [c.name for c in cells]
+    if len(set(names)) != len(names):
+        raise UserError(f"{path}: cell names must be unique ({', '.join(names)})")
+    reference = raw.get("reference", names[0])
+    if reference not in names:
+        raise UserError(f"{path}: reference '{reference}' is not one of the cells")
+    seeds = raw.get("seeds", [0])
+    if not seeds or not all(isinstance(s, int) for s in seeds):
+        raise UserError(f"{path}: 'seeds' must be a list of integers")
+    return Comparison(cells, seeds, reference, common)
+
+
+def _cell(entry, default_preset: str | None, path: Path) -> Cell:
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise UserError(f"{path}: each cell needs a 'name'")
+    preset = entry.get("preset", default_preset)
+    if not preset:
+        raise UserError(f"{path}: cell '{entry['name']}' has no preset (and the file sets none)")
+    return Cell(str(entry["name"]), preset, tuple(entry.get("set") or ()), entry.get("paper_accuracy"))
+
+
+def cell_config(comparison: Comparison, cell: Cell, seed: int) -> dict:
+    return load_config(cell.preset, overrides=[*comparison.common, *cell.overrides, f"seed={seed}"])
+
+
+def run_cell(config: dict, run_path: Path) -> None:
+    """Train, resume, or reuse the finished run at ``run_path``."""
+    run = RunDir(run_path)
+    if run.config.is_file():
+        if run.read_config() != config:
+            raise UserError(f"{run_path}: holds a run with other settings; remove it or use another --out")
+        if not run.metrics.is_file():
+            resume(run_path)
+        return
+    train(config, run_path)
+
+
+def compare(spec: str | Path, out: str | Path, overrides: list[str] = ()) -> list[dict]:
+    """Run every cell x seed (reusing finished runs) and write comparison.csv/.md/.png to ``out``."""
+    comparison = read_comparison(spec, overrides)
+    out = Path(out)
+    configs = {(c.name, s): cell_config(comparison, c, s) for c in comparison.cells for s in comparison.seeds}
+    for (name, seed), config in configs.items():
+        log.info("compare: %s, seed %d", name, seed)
+        run_cell(config, out / "runs" / name / f"seed{seed}")
+    rows = summarise(comparison, out)
+    write_comparison(rows, comparison, out)
+    return rows
+
+
+def _predictions(run_path: Path) -> dict[tuple[str, str], tuple[str, str]]:
+    return {(r["subject"], r["clip"]): (r["true"], r["predicted"]) for r in read_csv(run_path / "predictions.csv")}
+
+
+def paired_bootstrap_uf1(reference: list[dict], other: list[dict], classes: list[str],
+                         samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float, float]:
+    """UF1(other) - UF1(reference), averaged over seed pairs, with a 95 % percentile interval from
+    resampling the same clips for both (paired by clip, so shared difficulty cancels out)."""
+    keys = sorted(reference[0])
+    index = {c: k for k, c in enumerate(classes)}
+
+    def arrays(runs):
+        return [(np.array([index[r[key][0]] for key in keys]), np.array([index[r[key][1]] for key in keys]))
+                for r in runs]
+
+    ref, oth = arrays(reference), arrays(other)
+    rng = np.random.default_rng(seed)
+
+    def difference(sample):
+        return float(np.mean([classification_report(t[sample].tolist(), p[sample].tolist(), classes)["uf1"]
+                              - classification_report(rt[sample].tolist(), rp[sample].tolist(), classes)["uf1"]
+                              for (t, p), (rt, rp) in zip(oth, ref)]))
+
+    observed = difference(np.arange(len(keys)))
+    draws = [difference(rng.integers(0, len(keys), len(keys))) for _ in range(samples)]
+    return observed, float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
+
+
+def summarise(comparison: Comparison, out: Path) -> list[dict]:
+    runs = {c.name: [out / "runs" / c.name / f"seed{s}" for s in comparison.seeds] for c in comparison.cells}
+    classes = RunDir(runs[comparison.reference][0]).read_json(runs[comparison.reference][0] / "metrics.json")["classes"]
+    reference = [_predictions(p) for p in runs[comparison.reference]]
+    rows = []
+    for cell in comparison.cells:
+        metrics = [RunDir(p).read_json(p / "metrics.json") for p in runs[cell.name]]
+        row = {"cell": cell.name, "preset": cell.preset, "set": " ".join(cell.overrides), "runs": len(metrics),
+               "paper_accuracy": cell.paper_accuracy}
+        for m in METRICS:
+            values = [x[m] for x in metrics]
+            row[f"{m}_mean"], row[f"{m}_std"] = float(np.mean(values)), float(np.std(values))
+        if cell.name != comparison.reference:
+            diff, low, high = paired_bootstrap_uf1(reference, [_predictions(p) for p in runs[cell.name]], classes)
+            row.update(uf1_diff=diff, uf1_diff_low=low, uf1_diff_high=high)
+        rows.append(row)
+    return rows
+
+
+COLUMNS = ["cell", "preset", "set", "runs", "accuracy_mean", "accuracy_std", "uf1_mean", "uf1_std", "uar_mean",
+           "uar_std", "uf1_diff", "uf1_diff_low", "uf1_diff_high", "paper_accuracy"]
+
+
+def write_comparison(rows: list[dict], comparison: Comparison, out: Path) -> None:
+    write_csv(out / "comparison.csv", rows, COLUMNS)
+    atomic_write_text(out / "comparison.md", comparison_markdown(rows, comparison))
+    plot_comparison(rows, out / "comparison.png")
+
+
+def comparison_markdown(rows: list[dict], comparison: Comparison) -> str:
+    lines = [f"# Comparison ({len(comparison.seeds)} seed(s): {', '.join(map(str, comparison.seeds))}; "
+             f"reference: {comparison.reference})", "",
+             "| cell | runs | accuracy % | UF1 | UAR | UF1 vs reference (95 % CI) | paper accuracy % |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        diff = (f"{r['uf1_diff']:+.3f} [{r['uf1_diff_low']:+.3f}, {r['uf1_diff_high']:+.3f}]"
+                + (" *" if r["uf1_diff_low"] > 0 or r["uf1_diff_high"] < 0 else "")) if "uf1_diff" in r else "reference"
+        paper = f"{r['paper_accuracy']:.2f}" if r["paper_accuracy"] is not None else ""
+        lines.append(f"| {r['cell']} | {r['runs']} | {100 * r['accuracy_mean']:.2f} +- {100 * r['accuracy_std']:.2f} "
+                     f"| {r['uf1_mean']:.3f} +- {r['uf1_std']:.3f} | {r['uar_mean']:.3f} +- {r['uar_std']:.3f} "
+                     f"| {diff} | {paper} |")
+    lines += ["", "Mean +- std over seeds; metrics pooled over all folds of each run. The interval is a paired "
+              "bootstrap over clips (same clips for both cells); * marks an interval that excludes 0."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_comparison(rows: list[dict], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(max(6, 1.2 * len(rows) + 2), 4.5), dpi=120)
+    ax = fig.add_subplot()
+    x = np.arange(len(rows))
+    width = 0.27
+    for k, metric in enumerate(METRICS):
+        ax.bar(x + (k - 1) * width, [r[f"{metric}_mean"] for r in rows], width,
+               yerr=[r[f"{metric}_std"] for r in rows], capsize=3, label=metric.upper() if metric != "accuracy" else "accuracy")
+    papers = [(i, r["paper_accuracy"] / 100) for i, r in enumerate(rows) if r["paper_accuracy"] is not None]
+    if papers:
+        ax.scatter([i - width for i, _ in papers], [v for _, v in papers], marker="_", s=400, color="black",
+                   zorder=3, label="paper's accuracy")
+    ax.set_xticks(x, [r["cell"] for r in rows], rotation=20, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("score (mean +- std over seeds)")
+    ax.set_title("Model and setting comparison")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)

@@ -1,0 +1,66 @@
+import csv
+
+import pytest
+
+from conftest import TINY
+from mer3d.cli import main
+from mer3d.errors import UserError
+from mer3d.training.compare import paired_bootstrap_uf1, read_comparison
+
+
+def write_spec(path, root, cache):
+    path.write_text(f"""
+preset: paper-casme2
+dataset: {{root: {root}}}
+set: [{', '.join(repr(s) for s in TINY)}, data.cache_dir={cache}, train.epochs=1, protocol.name=kfold,
+      protocol.k=2, train.final_model=false]
+seeds: [0, 1]
+reference: full
+cells:
+  - {{name: full, paper_accuracy: 69.11}}
+  - {{name: no-augment, preset: paper-casme2+no-augment, paper_accuracy: 62.95}}
+""")
+    return path
+
+
+def test_compare_end_to_end_and_reuse(capsys, tmp_path, demo_root):
+    spec = write_spec(tmp_path / "compare.yaml", demo_root, tmp_path / "cache")
+    out = tmp_path / "cmp"
+    assert main(["compare", "--config", str(spec), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "comparison.csv")))
+    assert [r["cell"] for r in rows] == ["full", "no-augment"]
+    assert all(r["runs"] == "2" for r in rows) and rows[1]["paper_accuracy"] == "62.95"
+    assert rows[0]["uf1_diff"] == "" and rows[1]["uf1_diff_low"] <= rows[1]["uf1_diff"] <= rows[1]["uf1_diff_high"]
+    assert "| no-augment | 2 |" in (out / "comparison.md").read_text()
+    assert (out / "comparison.png").stat().st_size > 1000
+    assert len(list(out.glob("runs/*/seed*/metrics.json"))) == 4
+
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed*/metrics.json")}
+    capsys.readouterr()
+    assert main(["compare", "--config", str(spec), "--out", str(out)]) == 0     # finished runs are reused
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_paired_bootstrap_on_hand_made_predictions():
+    classes = ["a", "b"]
+    truth = {("s1", f"c{k}"): ("a" if k < 10 else "b") for k in range(20)}
+    perfect = {key: (t, t) for key, t in truth.items()}
+    wrong_half = {key: (t, "a") for key, t in truth.items()}          # every b predicted a
+    same = paired_bootstrap_uf1([perfect], [perfect], classes, samples=200)
+    assert same == (0.0, 0.0, 0.0)
+    diff, low, high = paired_bootstrap_uf1([perfect], [wrong_half], classes, samples=200)
+    # UF1(wrong_half): F1(a) = 2*10/(2*10+10) = 2/3, F1(b) = 0 -> 1/3; perfect = 1 -> difference -2/3
+    assert diff == pytest.approx(-2 / 3) and low <= diff <= high < 0
+
+
+def test_bad_comparison_files(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("preset: paper-casme2\ncells: []\n")
+    with pytest.raises(UserError, match="lists no model"):
+        read_comparison(bad)
+    bad.write_text("preset: paper-casme2\nreference: x\ncells: [{name: a}]\n")
+    with pytest.raises(UserError, match="reference 'x'"):
+        read_comparison(bad)
+    with pytest.raises(UserError, match="no such comparison file"):
+        read_comparison(tmp_path / "none.yaml")
+    assert [c.name for c in read_comparison("paper-casme2").cells][:2] == ["paper", "no-augment"]
