@@ -77,3 +77,15 @@ def test_inspect_json(capsys, demo_root):
     assert code == 0 and report["clips_total"] == 24
     assert set(report) >= {"clips_total", "clips_per_class", "clips_per_subject", "excluded", "problems"}
     assert len(report["clips_per_subject"]) == 4
+
+
+def test_lbptop_svm_baseline_through_the_cli(capsys, tmp_path, demo_root, tiny_overrides):
+    run = tmp_path / "svm"
+    sets = [a for o in tiny_overrides + ["model.name=lbptop-svm", "protocol.name=kfold", "protocol.k=2"]
+            for a in ("--set", o)]
+    code, out, err = run_cli(capsys, "train", "--preset", "paper-casme2", "--root", str(demo_root),
+                             "--out", str(run), *sets)
+    assert code == 0, err
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert sum(map(sum, metrics["confusion_matrix"])) == 24 and metrics["folds"] == 2
+    assert not (run / "model.safetensors").exists()          # no deployable weights for an SVM

@@ -82,7 +82,8 @@ def plot_history(history: list[dict], path: str | Path, title: str) -> None:
                 _draw_curve(ax, table, label, colour, style)
         ax.set(title=f"{metric} per epoch", xlabel="epoch", ylabel=metric)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:   # a classical model has no loss curve
+            ax.legend(fontsize=8)
     fig.suptitle(title)
     _save(fig, path)
 

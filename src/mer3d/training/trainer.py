@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,8 @@ from ..models import architecture, create_model
 from ..models.precision import inference_model, network_input
 from ..models.weights import save_weights
 from .checkpoint import load_checkpoint, save_checkpoint
+from .classical import MODEL_NAME as CLASSICAL
+from .classical import lbptop_features, train_classical_fold
 from .optim import make_optimizer, make_scheduler
 from .protocols import Fold, make_folds
 from .report import write_report
@@ -143,7 +146,6 @@ def warn_missing_classes(data: PreparedData, fold: Fold) -> None:
 def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, run: RunDir) -> dict:
     """Train one fold (resuming from its checkpoint when present) and test it once."""
     train_cfg, d = config["train"], config["data"]
-    warn_missing_classes(data, fold)
     aug = config["augment"]
     plan = augmentation_plan(aug["enabled"], aug["flip"], tuple(aug["angles"]))
     train_set = TrainClips([data.arrays[i] for i in fold.train], [data.labels[i] for i in fold.train],
@@ -220,6 +222,9 @@ def execute(config: dict, run: RunDir) -> dict:
     data = prepare_data(config)
     subjects = [c.subject for c in data.dataset.clips]
     folds = make_folds(config["protocol"], subjects, config["seed"], config["train"]["val_fraction"])
+    classical = config["model"]["name"] == CLASSICAL
+    # LBP-TOP features depend on one clip each, never on the fold: computed once per run.
+    fit_fold = partial(train_classical_fold, features=lbptop_features(data)) if classical else train_fold
     results = []
     for index, fold in enumerate(folds):
         if run.fold_result(fold.name).is_file():
@@ -227,8 +232,9 @@ def execute(config: dict, run: RunDir) -> dict:
             continue
         log.info("fold %d/%d (%s): %d training clips, %d test clips", index + 1, len(folds), fold.name,
                  len(fold.train), len(fold.test))
-        results.append(train_fold(config, data, fold, index, run))
-    if config["train"]["final_model"]:
+        warn_missing_classes(data, fold)
+        results.append(fit_fold(config, data, fold, index, run))
+    if config["train"]["final_model"] and not classical:   # an SVM has no weights format for predict
         train_final_model(config, data, run, len(folds))
     return write_report(run, data.dataset, results, config)
 
