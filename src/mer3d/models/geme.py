@@ -1,0 +1,59 @@
+"""Dual-stream multitask baseline after GEME (Nie et al. 2021, "GEME: dual-stream multi-task
+GEnder-based micro-expression recognition", Neurocomputing 427; ref. [22] of Wu et al. 2022,
+67.48 % on CASME II)."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .cnn2d import dense_head
+from .registry import register_model
+from .vgg3d import VGG3D
+
+GENDERS = 2
+
+
+def vgg3d_features(in_channels: int, frames: int, size: int, width: float, block_dropout: float,
+                   batchnorm: bool) -> tuple[nn.Sequential, int]:
+    """VGG3D's convolutional blocks and their flattened output size (its classifier, built with
+    one unit, is dropped)."""
+    net = VGG3D(1, in_channels, frames, size, width, hidden=1, block_dropout=block_dropout, batchnorm=batchnorm)
+    return net.features, math.prod(net.feature_shape)
+
+
+@register_model("geme")
+class GEME(nn.Module):
+    """Emotion stream and gender stream, fused for the emotion.
+
+    Input ``(N, C, T, H, W)``. Two independent VGG3D feature stacks at ``width * stream_width``
+    (paper input, width 1: 64 x 1 x 4 x 4 = 1024 features each). The emotion head (Dense ``hidden``
+    + ReLU -> Dropout ``fc_dropout`` -> Dense ``num_classes``) reads both streams' features
+    concatenated; the gender head (same form, 2 outputs) reads the gender stream only.
+    ``forward`` returns the emotion logits ``(N, K)``, so the normal trainer and evaluation work;
+    ``forward_multitask`` returns ``(emotion (N, K), gender (N, 2))`` for a trainer with gender
+    labels (loss = emotion CE + gender CE). Trained on emotion labels alone the gender head gets no
+    gradient, and the model is a dual-stream emotion classifier.
+
+    Differences from GEME: there the streams are 2D CNNs on dynamic images (one image summarising
+    the clip) and the gender stream's features are shared into the micro-expression stream inside
+    the network; here both streams are 3D CNNs on the clip itself, fused once by concatenation.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int = 1, frames: int = 16, size: int = 128,
+                 width: float = 1.0, hidden: int = 1024, block_dropout: float = 0.25,
+                 fc_dropout: float = 0.5, batchnorm: bool = True, stream_width: float = 0.5):
+        super().__init__()
+        stream = (in_channels, frames, size, width * stream_width, block_dropout, batchnorm)
+        self.emotion_stream, emotion_features = vgg3d_features(*stream)
+        self.gender_stream, gender_features = vgg3d_features(*stream)
+        self.emotion_head = dense_head(emotion_features + gender_features, hidden, fc_dropout, num_classes)
+        self.gender_head = dense_head(gender_features, hidden, fc_dropout, GENDERS)
+
+    def forward_multitask(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        emotion, gender = self.emotion_stream(x).flatten(1), self.gender_stream(x).flatten(1)
+        return self.emotion_head(torch.cat((emotion, gender), dim=1)), self.gender_head(gender)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_multitask(x)[0]
