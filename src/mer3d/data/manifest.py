@@ -18,9 +18,9 @@ from typing import Callable
 import pandas as pd
 
 from mer3d.data.records import Problem
+from mer3d.inference.video import VIDEO_EXTENSIONS
 from mer3d.errors import UserError
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv"})
 DEFAULT_FPS = 30.0
 MANIFEST_NAME = "manifest.csv"
 NOT_ANNOTATED = "/"        # how the coding sheets write an unknown frame number

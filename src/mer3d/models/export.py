@@ -19,14 +19,13 @@ from torch import nn
 
 from ..atomic import atomic_path, atomic_write_text
 from ..errors import UserError
-from ..training.run_dir import RunDir
+from ..training.run_dir import FINAL_FOLD, RunDir
 from .weights import load_weights, sidecar_path
 
 FORMATS = ("onnx", "torchscript")
 ONNX_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "clips", "logits"
 # A final model trained on all subjects, saved at the top of the run folder.
-FINAL_WEIGHTS = "model.safetensors"
 
 
 def resolve_weights(path: str | Path) -> Path:
@@ -40,8 +39,8 @@ def resolve_weights(path: str | Path) -> Path:
     run = RunDir(path)
     if not run.config.is_file():
         raise UserError(f"{path}: not a mer3d run folder (no config.yaml)")
-    if (path / FINAL_WEIGHTS).is_file():
-        return path / FINAL_WEIGHTS
+    if run.weights(FINAL_FOLD).is_file():
+        return run.weights(FINAL_FOLD)
     return only_fold_weights(run)
 
 
@@ -54,8 +53,8 @@ def only_fold_weights(run: RunDir) -> Path:
     if len(folds) == 1 and saved:
         return saved[0]
     if not saved:
-        raise UserError(f"{run.path}: holds no trained weights yet ({FINAL_WEIGHTS} or folds/<fold>/model.safetensors)")
-    raise UserError(f"{run.path}: {len(folds)} folds and no final {FINAL_WEIGHTS}; pass one fold's weights: "
+        raise UserError(f"{run.path}: holds no trained weights yet ({run.weights(FINAL_FOLD).name} or folds/<fold>/model.safetensors)")
+    raise UserError(f"{run.path}: {len(folds)} folds and no final {run.weights(FINAL_FOLD).name}; pass one fold's weights: "
                     + ", ".join(str(p) for p in saved))
 
 
