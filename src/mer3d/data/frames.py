@@ -16,6 +16,7 @@ import cv2
 from mer3d.errors import UserError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
 SUBJECT_FOLDER = re.compile(r"sub\d+")   # as clip_folder names them: sub01, never Sub01
 _DIGIT_RUNS = re.compile(r"\d+")
 _SEARCH_DEPTH = 4          # CASME_A/Section A/subNN sits 2 deep, a doubly nested raw copy 3

@@ -17,8 +17,8 @@ from typing import Callable
 
 import pandas as pd
 
+from mer3d.data.frames import VIDEO_EXTENSIONS
 from mer3d.data.records import Problem
-from mer3d.inference.video import VIDEO_EXTENSIONS
 from mer3d.errors import UserError
 
 DEFAULT_FPS = 30.0

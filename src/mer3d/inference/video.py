@@ -14,10 +14,9 @@ import av
 import cv2
 import numpy as np
 
-from mer3d.data.frames import select_frames
+from mer3d.data.frames import VIDEO_EXTENSIONS, select_frames
 from mer3d.errors import UserError
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
 DEFAULT_FPS = 30.0
 
 log = logging.getLogger("mer3d")
