@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .config import load_config
 from .inference.recognizer import Recognizer
-from .data import inspect_dataset, load_dataset
+from .data import casme, casme2, inspect_dataset, load_dataset
 from .data.datasets import format_inspection
 from .errors import UserError
 from .models import architecture, create_model, format_layer_table, layer_rows
@@ -23,7 +23,7 @@ from .training.trainer import resume, train
 __all__ = ["Recognizer", "export", "render", "compare", "demo_compare", "load_config", "load_dataset", "inspect_dataset", "format_inspection", "create_model",
            "layer_table", "benchmark", "format_benchmark", "train", "resume", "evaluate", "metrics_table", "demo"]
 
-CLASS_COUNTS = {"casme2": 5, "casme": 4}
+STANDARD_CLASSES = {"casme2": casme2.CLASSES, "casme": casme.CLASSES}
 
 
 def layer_table(config: dict) -> str:
@@ -38,7 +38,7 @@ def layer_table(config: dict) -> str:
 
 def num_classes(config: dict) -> int:
     classes = config["dataset"]["classes"]
-    return len(classes) if classes else CLASS_COUNTS.get(config["dataset"]["name"], 5)
+    return len(classes or STANDARD_CLASSES.get(config["dataset"]["name"], casme2.CLASSES))
 
 
 def benchmark(config: dict, repeats: int = 5, predict: bool = True, progress=print) -> dict:
@@ -67,15 +67,13 @@ def export(weights: str | Path, fmt: str, out: str | Path) -> Path:
 
 def render(result, out: str | Path, fps: float | None = None) -> Path:
     """Re-read ``result.input`` and write an mp4 with the face box and class-probability bars."""
-    from dataclasses import asdict
-
     from .inference.render import render_predictions
     from .inference.video import open_source
 
     if str(result.input).isdigit():
         raise UserError("--render needs a video file or frames folder, not a camera")
     with open_source(result.input, fps=fps) as src:
-        render_predictions(src.frames(), src.fps, out, [asdict(w) for w in result.windows], result.classes)
+        render_predictions(src.frames(), src.fps, out, result.to_dict()["windows"], result.classes)
     return Path(out)
 
 

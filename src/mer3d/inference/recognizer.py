@@ -14,9 +14,10 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
+from scipy.special import softmax
 
 from ..atomic import atomic_path, atomic_write_text
 from ..data.preprocess import preprocess_frame
@@ -116,9 +117,7 @@ class Recognizer:
     def _probabilities(self, clips: list[np.ndarray]) -> np.ndarray:
         """Softmax over the backend's logits for preprocessed clips (T, S, S, C) uint8."""
         x = np.stack([to_network_input(c, c[0], self.representation).numpy() for c in clips])
-        logits = self.backend.predict_logits(x.astype(np.float32))
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
+        return softmax(self.backend.predict_logits(x.astype(np.float32)), axis=1)
 
     def _crop_clip(self, frames: Sequence[np.ndarray], face_crop: bool) -> tuple[np.ndarray | None, list[int] | None, int]:
         """Preprocessed clip, face box and faces seen; the whole frame when ``face_crop`` is off
@@ -159,7 +158,7 @@ class Recognizer:
 
     def predict_video(self, source: str | Path | int, stride: int = 8, duration_s: float | str | None = None,
                       fps: float | None = None, on_window: Callable[[WindowPrediction], None] | None = None,
-                      progress: bool = False, face_crop: bool = True) -> VideoPrediction:
+                      face_crop: bool = True) -> VideoPrediction:
         """Slide 16-frame windows spanning ``duration_s`` seconds (default: the training data's
         typical micro-expression duration, see ``duration``) every ``stride`` input frames over a
         video file, a frames folder or a camera index."""
@@ -167,7 +166,7 @@ class Recognizer:
             result = VideoPrediction(str(source), float(src.fps), self.classes)
             stream = StreamingWindows(src.fps, self.duration(duration_s), self.frames, stride)
             pending: list[tuple[Window, list[np.ndarray]]] = []
-            for index, frame in _with_progress(src.frames(), src.frame_count, progress):
+            for index, frame in src.frames():
                 pending += stream.push(index, frame)
                 if len(pending) >= BATCH or (pending and src.is_live):
                     self._decide(pending, result, on_window, face_crop)
@@ -215,9 +214,3 @@ def _extend_no_face(result: VideoPrediction, w: WindowPrediction) -> None:
     else:
         spans.append({"start_s": w.start_s, "end_s": w.end_s, "start_frame": w.start_frame, "end_frame": w.end_frame})
 
-
-def _with_progress(frames: Iterable, total: int | None, show: bool):
-    if not show:
-        return frames
-    from tqdm import tqdm
-    return tqdm(frames, total=total, unit="frame", desc="Recognizing", dynamic_ncols=True)

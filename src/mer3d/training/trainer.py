@@ -36,8 +36,6 @@ from .run_dir import FINAL_FOLD, RunDir, environment
 log = logging.getLogger("mer3d")
 
 
-
-
 @dataclass
 class PreparedData:
     """A dataset's usable clips, preprocessed once (uint8, T x size x size x C) with their labels."""
