@@ -30,12 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, choices=["casme2", "casme", "csv"])
     p.add_argument("--root", required=True)
     p.add_argument("--annotations")
+    p.add_argument("--genders", help="CSV with columns subject,gender (for datasets whose annotation has none)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("train", help="train and evaluate with a subject-independent protocol")
     _add_config_options(p, None)
     p.add_argument("--root", help="dataset folder (sets dataset.root)")
     p.add_argument("--annotations", help="coding sheet or manifest (sets dataset.annotations)")
+    p.add_argument("--genders", help="CSV with columns subject,gender, for geme (sets dataset.genders)")
     p.add_argument("--out", help="new run folder")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run")
 
@@ -81,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _train(args) -> dict:
     if args.resume:
-        if args.out or args.root or args.overrides or args.config:
+        if args.out or args.root or args.annotations or args.genders or args.overrides or args.config:
             raise UserError("--resume takes no other options: the run's own config.yaml is used")
         return api.resume(args.resume)
     if not args.out:
@@ -89,6 +91,7 @@ def _train(args) -> dict:
     overrides = list(args.overrides)
     overrides += [f"dataset.root={args.root}"] if args.root else []
     overrides += [f"dataset.annotations={args.annotations}"] if args.annotations else []
+    overrides += [f"dataset.genders={args.genders}"] if args.genders else []
     config = api.load_config(args.preset, args.config, overrides)
     return api.train(config, args.out)
 
@@ -125,7 +128,7 @@ def run_command(args) -> int:
     if args.command == "model":
         print(api.layer_table(api.load_config(args.preset, args.config, args.overrides)))
     elif args.command == "datasets":
-        report = api.inspect_dataset(args.dataset, args.root, args.annotations)
+        report = api.inspect_dataset(args.dataset, args.root, args.annotations, args.genders)
         print(json.dumps(report, indent=2) if args.json else api.format_inspection(report))
     elif args.command == "train":
         print(api.metrics_table(_train(args)))

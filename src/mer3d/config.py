@@ -13,6 +13,8 @@ import yaml
 from .errors import UserError
 
 PRESET_PACKAGE = "mer3d.configs"
+# Mappings whose keys are not known in advance: a model's own constructor arguments.
+FREE_MAPPINGS = ("model.options",)
 
 
 def preset_names() -> list[str]:
@@ -47,7 +49,7 @@ def merge(base: dict, update: dict, origin: str, prefix: str = "") -> dict:
         if isinstance(out[key], dict):
             if not isinstance(value, dict):
                 raise UserError(f"{origin}: setting '{path}' must be a mapping")
-            out[key] = merge(out[key], value, origin, f"{path}.")
+            out[key] = {**out[key], **value} if path in FREE_MAPPINGS else merge(out[key], value, origin, f"{path}.")
         else:
             out[key] = value
     return out

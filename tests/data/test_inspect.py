@@ -8,7 +8,7 @@ from mer3d.errors import UserError
 from fixtures import casme2_row, corrupt_image, write_casme2
 
 KEYS = {"dataset", "root", "annotations", "classes", "clips_total", "clips_per_class", "clips_per_subject",
-        "excluded", "problems"}
+        "subjects_per_gender", "excluded", "problems"}
 
 
 @pytest.fixture
@@ -36,6 +36,7 @@ def test_report_counts_usable_clips_and_lists_problems(casme2_copy):
     assert list(report["clips_per_class"].items()) == [
         ("surprise", 0), ("repression", 0), ("happiness", 1), ("disgust", 1), ("others", 1)]
     assert report["clips_per_subject"] == {"01": 2, "03": 1}
+    assert report["subjects_per_gender"] == {"unknown": 2}
     assert report["excluded"] == {"fear": 1, "joy": 1}
     assert report["problems"] == [
         {"path": str(sheet), "row": 4, "message": f"unreadable image {root / 'Cropped' / 'sub02' / 'EP3' / 'reg_img11.jpg'}"},

@@ -1,4 +1,5 @@
 """The lbptop-svm baseline on synthetic clips whose classes differ only in the direction of motion."""
+import dataclasses
 import json
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def synthetic_data(seed=0):
                 clips.append(ClipRecord("synthetic", subject, f"{emotion}{k}", emotion))
                 arrays.append(bar_clip(rng, emotion))
     dataset = Dataset("synthetic", Path("."), list(CLASSES), clips)
-    return PreparedData(dataset, arrays, dataset.labels(), [None] * len(clips))
+    return PreparedData(dataset, arrays, dataset.labels(), [None] * len(clips), dataset.genders())
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def fitted_model(monkeypatch, config, data, fold, run):
 def with_noise_clip(data, index, seed):
     arrays = list(data.arrays)
     arrays[index] = np.random.default_rng(seed).integers(0, 256, arrays[index].shape, dtype=np.uint8)
-    return PreparedData(data.dataset, arrays, data.labels, data.apex)
+    return dataclasses.replace(data, arrays=arrays)
 
 
 def test_only_training_clips_shape_the_standardisation_and_the_svm(tmp_path, monkeypatch, data, config):

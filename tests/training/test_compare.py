@@ -19,6 +19,7 @@ reference: full
 cells:
   - {{name: full, paper_accuracy: 69.11}}
   - {{name: no-augment, preset: paper-casme2+no-augment, paper_accuracy: 62.95}}
+  - {{name: geme, set: [model.name=geme], paper_accuracy: 67.48}}
 """)
     return path
 
@@ -28,17 +29,29 @@ def test_compare_end_to_end_and_reuse(capsys, tmp_path, demo_root):
     out = tmp_path / "cmp"
     assert main(["compare", "--config", str(spec), "--out", str(out)]) == 0
     rows = list(csv.DictReader(open(out / "comparison.csv")))
-    assert [r["cell"] for r in rows] == ["full", "no-augment"]
-    assert all(r["runs"] == "2" for r in rows) and rows[1]["paper_accuracy"] == "62.95"
+    assert [r["cell"] for r in rows] == ["full", "no-augment", "geme"]
+    assert all(r["runs"] == "2" for r in rows[:2]) and rows[1]["paper_accuracy"] == "62.95"
     assert rows[0]["uf1_diff"] == "" and rows[1]["uf1_diff_low"] <= rows[1]["uf1_diff"] <= rows[1]["uf1_diff_high"]
-    assert "| no-augment | 2 |" in (out / "comparison.md").read_text()
+    # The demo sheet has no genders: GEME is skipped with the reason, and nothing is left behind.
+    assert rows[2]["runs"] == "0" and rows[2]["uf1_mean"] == "" and "gender" in rows[2]["skipped"]
+    table = (out / "comparison.md").read_text()
+    assert "| no-augment | 2 |" in table and "| geme | 0 | skipped: model geme learns each subject's gender" in table
     assert (out / "comparison.png").stat().st_size > 1000
-    assert len(list(out.glob("runs/*/seed*/metrics.json"))) == 4
+    assert len(list(out.glob("runs/*/seed*/metrics.json"))) == 4 and not (out / "runs" / "geme").exists()
+    # Seeds differ in initialisation, shuffling, windows and folds ...
+    seeds = [(out / "runs" / "full" / f"seed{k}" / "predictions.csv").read_text() for k in (0, 1)]
+    assert seeds[0] != seeds[1]
 
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed*/metrics.json")}
     capsys.readouterr()
     assert main(["compare", "--config", str(spec), "--out", str(out)]) == 0     # finished runs are reused
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+    # ... and the same seeds give the same numbers from scratch.
+    again = tmp_path / "again"
+    assert main(["compare", "--config", str(spec), "--out", str(again)]) == 0
+    assert (again / "comparison.csv").read_text() == (out / "comparison.csv").read_text()
+    assert (again / "runs/full/seed1/predictions.csv").read_text() == (out / "runs/full/seed1/predictions.csv").read_text()
 
 
 def test_paired_bootstrap_on_hand_made_predictions():
@@ -51,6 +64,18 @@ def test_paired_bootstrap_on_hand_made_predictions():
     diff, low, high = paired_bootstrap_uf1([perfect], [wrong_half], classes, samples=200)
     # UF1(wrong_half): F1(a) = 2*10/(2*10+10) = 2/3, F1(b) = 0 -> 1/3; perfect = 1 -> difference -2/3
     assert diff == pytest.approx(-2 / 3) and low <= diff <= high < 0
+
+
+def test_bootstrap_interval_covers_the_variance_between_seeds():
+    # One seed as good as the reference, one much worse: per-clip resampling alone would call the
+    # mean difference (-1/3) certain; resampling the seeds too shows it may be 0.
+    classes = ["a", "b"]
+    truth = {("s1", f"c{k}"): ("a" if k < 10 else "b") for k in range(20)}
+    perfect = {key: (t, t) for key, t in truth.items()}
+    wrong_half = {key: (t, "a") for key, t in truth.items()}
+    diff, low, high = paired_bootstrap_uf1([perfect, perfect], [perfect, wrong_half], classes, samples=400)
+    assert diff == pytest.approx(-1 / 3)
+    assert low < -0.5 and high == pytest.approx(0.0)
 
 
 def test_bad_comparison_files(tmp_path):

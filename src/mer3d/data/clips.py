@@ -35,7 +35,7 @@ def batch_bounds(count: int, batch_size: int, drop_last: bool = True) -> list[tu
     return [(start, end) for start, end in bounds if end - start == batch_size]
 
 
-def _stack(inputs: list[torch.Tensor], labels: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def _stack(inputs: list[torch.Tensor], labels: list) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(inputs), torch.tensor(labels, dtype=torch.int64)
 
 
@@ -44,12 +44,13 @@ class TrainClips:
 
     ``plan`` is ``augmentation_plan(...)``; item (clip_index, version_index, window_start) is clip
     ``clip_index`` in version ``plan[version_index]``, read from ``window_start`` for ``frames`` frames.
+    ``labels`` are class indices, or tuples of indices (emotion, gender) for a multitask model.
     """
 
     def __init__(
         self,
         clips: Sequence[np.ndarray],
-        labels: Sequence[int],
+        labels: Sequence[int | tuple[int, ...]],
         frames: int,
         representation: str,
         plan: Sequence[tuple[bool, float]],
@@ -99,7 +100,7 @@ class TrainClips:
         drop_last: bool = True,
         start_batch: int = 0,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """(x float32 (B, C, T, H, W), y int64 (B,)) over ``order`` as ``batch_bounds`` cuts it.
+        """(x float32 (B, C, T, H, W), y int64 (B,) or (B, tasks)) over ``order`` as ``batch_bounds`` cuts it.
 
         ``start_batch`` skips the batches an interrupted epoch already trained on; pass the whole
         order (not a slice of it) so the cut is the same as in the uninterrupted epoch.

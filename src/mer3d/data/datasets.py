@@ -1,6 +1,6 @@
 """Load a dataset by name, checking every annotation against the files, and report on it.
 
-    dataset = load_dataset("casme2", "/data/CASME2")
+    dataset = load_dataset("casme2", "/data/CASME2", genders="subject_genders.csv")
     report = inspect_dataset("casme2", "/data/CASME2")     # JSON-ready dict
     print(format_inspection(report))
 """
@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from mer3d.data import casme, casme2, manifest
 from mer3d.data.frames import select_frames
-from mer3d.data.manifest import Annotation
-from mer3d.data.records import ClipRecord, Dataset, Problem
+from mer3d.data.manifest import Annotation, read_subject_genders
+from mer3d.data.records import GENDERS, ClipRecord, Dataset, Problem
 from mer3d.errors import UserError
 
 
@@ -40,17 +40,19 @@ DATASETS = {
 
 def load_dataset(name: str, root: str | Path, annotations: str | Path | None = None,
                  classes: list[str] | None = None, check_images: bool = False,
-                 *, progress: bool = False) -> Dataset:
+                 *, progress: bool = False, genders: str | Path | None = None) -> Dataset:
     """The usable clips of ``classes`` (default: the dataset's standard set), with every problem found.
 
     ``annotations`` names the sheet/manifest when it is not found under ``root``. With
     ``check_images`` every frame is decoded and a clip with an unreadable one is dropped.
+    ``genders`` is a subject-gender CSV (``manifest.read_subject_genders``) for datasets whose
+    annotation has no gender column.
     """
-    return _load(name, root, annotations, classes, check_images, progress)[0]
+    return _load(name, root, annotations, classes, check_images, progress, genders)[0]
 
 
 def _load(name: str, root: str | Path, annotations: str | Path | None, classes: list[str] | None,
-          check_images: bool, progress: bool) -> tuple[Dataset, list[Path]]:
+          check_images: bool, progress: bool, genders: str | Path | None = None) -> tuple[Dataset, list[Path]]:
     """The dataset and the annotation files it was read from."""
     spec = _spec(name)
     root = Path(root).expanduser()
@@ -73,7 +75,34 @@ def _load(name: str, root: str | Path, annotations: str | Path | None, classes: 
     # Rows that could not be parsed were reported first; list everything in sheet and row order.
     sheet_order = {str(sheet): index for index, sheet in enumerate(sheets)}
     dataset.problems.sort(key=lambda p: (sheet_order.get(p.path, len(sheets)), p.row or 0))
+    dataset.clips = subject_genders(dataset.clips, read_subject_genders(genders) if genders else [], genders)
     return dataset, sheets
+
+
+def subject_key(subject: str) -> str:
+    """How a subject-gender table's subject matches a clip's: 'sub01', '01' and '1' are one subject."""
+    text = subject.strip().lower().removeprefix("sub")
+    return (text.lstrip("0") or "0") if text.isdigit() else text
+
+
+def subject_genders(clips: list[ClipRecord], table: list[tuple[str, str, int]],
+                    table_path: str | Path | None) -> list[ClipRecord]:
+    """The clips with each subject's gender: from ``table`` ((subject, gender, row) each) or from any
+    of the subject's own rows, which must all agree (gender belongs to the subject)."""
+    given: dict[str, tuple[str, str]] = {}   # subject -> (gender, where it was given)
+    for subject, gender, row in table:
+        if subject_key(subject) in given:
+            raise UserError(f"{table_path} row {row}: subject {subject} is listed twice "
+                            f"(see {given[subject_key(subject)][1]})")
+        given[subject_key(subject)] = (gender, f"{table_path} row {row}")
+    for clip in clips:
+        if clip.gender is None:
+            continue
+        gender, where = given.setdefault(subject_key(clip.subject), (clip.gender, f"{clip.source} row {clip.row}"))
+        if gender != clip.gender:
+            raise UserError(f"{clip.source} row {clip.row}: subject {clip.subject} is {clip.gender} here "
+                            f"but {gender} in {where}")
+    return [dataclasses.replace(c, gender=given.get(subject_key(c.subject), (None,))[0]) for c in clips]
 
 
 def _admit(dataset: Dataset, row: Annotation, vocabulary: frozenset[str], check_images: bool) -> None:
@@ -122,7 +151,7 @@ def check_clip(dataset: str, row: Annotation, check_images: bool) -> tuple[ClipR
         apex = None
     record = ClipRecord(dataset=dataset, subject=row.subject, name=row.name, emotion=row.emotion,
                         onset=row.onset, apex=apex, offset=row.offset, action_units=row.action_units,
-                        fps=row.fps, source=row.source, row=row.row)
+                        fps=row.fps, gender=row.gender, source=row.source, row=row.row)
     if row.video is not None:
         if not row.video.is_file():
             return None, messages + [f"missing video file {row.video}"]
@@ -138,11 +167,14 @@ def _within(number: int, low: int | None, high: int | None) -> bool:
     return (low is None or number >= low) and (high is None or number <= high)
 
 
-def inspect_dataset(name: str, root: str | Path, annotations: str | Path | None = None) -> dict:
+def inspect_dataset(name: str, root: str | Path, annotations: str | Path | None = None,
+                    genders: str | Path | None = None) -> dict:
     """What ``load_dataset`` makes of a dataset, decoding every frame, as a JSON-ready report."""
-    dataset, sheets = _load(name, root, annotations, None, check_images=True, progress=True)
+    dataset, sheets = _load(name, root, annotations, None, check_images=True, progress=True, genders=genders)
     per_class = Counter(clip.emotion for clip in dataset.clips)
     per_subject = Counter(clip.subject for clip in dataset.clips)
+    subject_gender = {clip.subject: clip.gender or "unknown" for clip in dataset.clips}
+    per_gender = Counter(subject_gender.values())
     return {
         "dataset": name,
         "root": str(dataset.root),
@@ -151,6 +183,7 @@ def inspect_dataset(name: str, root: str | Path, annotations: str | Path | None 
         "clips_total": len(dataset.clips),
         "clips_per_class": {c: per_class[c] for c in dataset.classes},
         "clips_per_subject": dict(sorted(per_subject.items())),
+        "subjects_per_gender": {g: per_gender[g] for g in (*GENDERS, "unknown") if per_gender[g]},
         "excluded": dict(dataset.excluded.most_common()),
         "problems": [dataclasses.asdict(problem) for problem in dataset.problems],
     }
@@ -168,6 +201,9 @@ def format_inspection(report: dict) -> str:
         "",
         "clips per subject:",
         *_count_lines(report["clips_per_subject"]),
+        "",
+        "subjects per gender:",
+        *_count_lines(report["subjects_per_gender"]),
         "",
         "excluded (emotion outside the classes):" if report["excluded"] else "excluded: none",
         *_count_lines(report["excluded"]),

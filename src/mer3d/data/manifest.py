@@ -6,8 +6,11 @@ number that is not a number, onset after offset) becomes a :class:`Problem` nami
 row (the header is row 1) and column instead.
 
 The manifest is a CSV with columns ``subject, path, label`` and optionally ``onset, apex, offset,
-fps, name``; ``path`` is a frames folder or a video file, relative to the manifest's folder or
-absolute.
+fps, name, gender``; ``path`` is a frames folder or a video file, relative to the manifest's folder
+or absolute; ``gender`` (female/male, f/m) feeds multitask models such as GEME.
+
+A subject-gender table (CSV with columns ``subject, gender``) gives the genders of a dataset whose
+own annotation has none, such as CASME II (``dataset.genders``).
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from typing import Callable
 import pandas as pd
 
 from mer3d.data.frames import VIDEO_EXTENSIONS
-from mer3d.data.records import Problem
+from mer3d.data.records import GENDERS, Problem
 from mer3d.errors import UserError
 
 DEFAULT_FPS = 30.0
@@ -42,6 +45,7 @@ class Annotation:
     row: int
     folder: Path | None = None   # frames folder; None for a video row
     video: Path | None = None
+    gender: str | None = None
 
 
 class BadRow(Exception):
@@ -121,6 +125,16 @@ class Cells:
             raise BadRow(f"column {onset}: onset {first} is after {offset} {last}")
         return first, peak, last
 
+    def gender(self, column: str) -> str | None:
+        """One of ``GENDERS`` (also written f/m, case-insensitive); None when blank."""
+        text = self.text(column)
+        if not text:
+            return None
+        for gender in GENDERS:
+            if text.lower() in (gender, gender[0]):
+                return gender
+        raise BadRow(f"column {column}: '{text}' is not a gender (female/male or f/m)")
+
     def positive_number(self, column: str, default: float) -> float:
         text = self.text(column)
         if not text:
@@ -183,7 +197,7 @@ def read_spreadsheet(path: Path, sheet: str | None = None, engine: str | None = 
 # ---------------------------------------------------------------- the CSV manifest
 
 REQUIRED = ("subject", "path", "label")
-OPTIONAL = ("onset", "apex", "offset", "fps", "name")
+OPTIONAL = ("onset", "apex", "offset", "fps", "name", "gender")
 
 
 def find_manifest(root: Path, annotations: str | Path | None) -> list[Path]:
@@ -195,11 +209,7 @@ def read_manifest(root: Path, sheets: list[Path]) -> tuple[list[Annotation], lis
     """Annotations of every manifest row; relative paths are taken from the manifest's folder
     (``root`` only served to find the manifest)."""
     (manifest,) = sheets
-    try:
-        # Everything as text with blanks as '': subject '006' must not become 6.
-        table = pd.read_csv(manifest, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except Exception as exc:  # whatever the parser trips on, the file is not usable as given
-        raise UserError(f"{manifest}: cannot read the CSV ({' '.join(str(exc).split())})") from exc
+    table = read_csv_table(manifest)
     headers = match_columns(table.columns, REQUIRED, OPTIONAL, manifest)
     base = manifest.parent
 
@@ -216,6 +226,34 @@ def read_manifest(root: Path, sheets: list[Path]) -> tuple[list[Annotation], lis
             source=source, row=row,
             folder=None if is_video else path,
             video=path if is_video else None,
+            gender=cells.gender("gender"),
         )
 
     return read_rows(table, manifest, headers, parse)
+
+
+def read_csv_table(path: Path) -> pd.DataFrame:
+    try:
+        # Everything as text with blanks as '': subject '006' must not become 6.
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except Exception as exc:  # whatever the parser trips on, the file is not usable as given
+        raise UserError(f"{path}: cannot read the CSV ({' '.join(str(exc).split())})") from exc
+
+
+def read_subject_genders(path: str | Path) -> list[tuple[str, str, int]]:
+    """(subject, gender, row) of every row of a CSV with columns ``subject, gender``; a bad row is a
+    UserError naming the file and row (a wrong gender would silently mistrain)."""
+    path = annotation_file(path)
+    table = read_csv_table(path)
+    headers = match_columns(table.columns, ("subject", "gender"), (), path)
+
+    def parse(cells: Cells, source: str, row: int) -> tuple[str, str, int]:
+        gender = cells.gender("gender")
+        if gender is None:
+            raise BadRow("column gender is blank")
+        return cells.required("subject"), gender, row
+
+    rows, problems = read_rows(table, path, headers, parse)
+    if problems:
+        raise UserError(str(problems[0]))
+    return rows

@@ -5,6 +5,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+GENDERS = ("female", "male")   # index = the gender target of multitask models (GEME)
+
 
 @dataclass(frozen=True)
 class ClipRecord:
@@ -13,6 +15,7 @@ class ClipRecord:
     ``frames`` are ordered by frame number (numerically); ``frame_numbers`` are the numbers in the
     file names. ``onset``/``apex``/``offset`` are frame numbers as the sheet gives them (``apex``
     may be None). ``video`` is set instead of ``frames`` for manifest rows pointing at a video.
+    ``gender`` is one of ``GENDERS``, or None where the annotation gives none.
     """
 
     dataset: str
@@ -27,6 +30,7 @@ class ClipRecord:
     action_units: str = ""
     fps: float = 0.0
     video: Path | None = None
+    gender: str | None = None
     source: str = ""          # annotation file the record came from
     row: int | None = None    # 1-based row in that file (header = row 1), for messages
 
@@ -66,3 +70,7 @@ class Dataset:
 
     def labels(self) -> list[int]:
         return [self.classes.index(c.emotion) for c in self.clips]
+
+    def genders(self) -> list[int | None]:
+        """Each clip's index in ``GENDERS``, None where unknown."""
+        return [None if c.gender is None else GENDERS.index(c.gender) for c in self.clips]

@@ -2,40 +2,24 @@
 (66.67 % on CASME II against 69.11 % with batch normalization and dropout)."""
 from __future__ import annotations
 
-from torch import nn
-
 from .registry import register_model
 from .vgg3d import VGG3D
-
-
-def keras_init(module: nn.Module) -> None:
-    """Keras's default initialisation: Glorot-uniform weights, zero biases."""
-    if isinstance(module, (nn.Conv3d, nn.Linear)):
-        nn.init.xavier_uniform_(module.weight)
-        nn.init.zeros_(module.bias)
 
 
 @register_model("c3d-plain")
 def c3d_plain(num_classes: int, in_channels: int = 1, frames: int = 16, size: int = 128,
               width: float = 1.0, hidden: int = 1024, block_dropout: float = 0.0,
               fc_dropout: float = 0.0, batchnorm: bool = False) -> VGG3D:
-    """VGG3D with no BatchNorm and no dropout, everything else identical (same convolutions, pools
-    and dense layers, ``(N, C, T, H, W) -> (N, K)``), so a comparison with ``vgg3d`` isolates the
-    paper's two additions.
+    """VGG3D with no BatchNorm and no dropout, everything else identical (same convolutions, pools,
+    dense layers and Keras initialisation, ``(N, C, T, H, W) -> (N, K)``), so a comparison with
+    ``vgg3d`` isolates the paper's two additions.
 
     ``block_dropout``, ``fc_dropout`` and ``batchnorm`` are accepted like every model's, and
     ignored: this model has neither.
-
-    Weights start as in Keras, the paper's framework. Without BatchNorm the initialisation decides
-    whether the eight-convolution stack trains at all: PyTorch's default (weight variance
-    1 / (3 fan_in)) shrinks the signal at every conv + ReLU, and from it the network stays at the
-    class prior (test_baselines.py checks both); BatchNorm makes ``vgg3d`` insensitive to this.
 
     It is a plain 3D CNN in the spirit of Ji et al. 2013 ("3D convolutional neural networks for
     human action recognition", IEEE TPAMI; ref. [17]), not their network: theirs has a hardwired
     first layer (gray, gradients, optical flow), two 3D convolutions (7x7x3, 7x6x3) and a 2D one.
     """
-    model = VGG3D(num_classes, in_channels, frames, size, width, hidden,
-                  block_dropout=0.0, fc_dropout=0.0, batchnorm=False)
-    model.apply(keras_init)
-    return model
+    return VGG3D(num_classes, in_channels, frames, size, width, hidden,
+                 block_dropout=0.0, fc_dropout=0.0, batchnorm=False)

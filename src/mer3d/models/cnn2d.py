@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import UserError
+from .init import keras_init
 from .registry import register_model
 from .vgg3d import PAPER_BLOCKS
 
@@ -65,7 +66,8 @@ class CNN2D(nn.Module):
     (``mode="average"``) or only the middle frame is used (``mode="apex"``: evaluation windows are
     apex-centred, so there it is the apex; random training windows make it just the middle frame).
     Then Dense ``hidden`` + ReLU -> Dropout ``fc_dropout`` -> Dense ``num_classes``: ``(N, K)``.
-    ``batchnorm`` and ``block_dropout`` act in the trunk's blocks as in VGG3D.
+    ``batchnorm`` and ``block_dropout`` act in the trunk's blocks as in VGG3D; weights start as in
+    Keras (``keras_init``).
 
     Differences from Mayya et al.: their TIM is the graph-embedding temporal interpolation model
     (Zhou et al. 2011), here plain linear interpolation; they extracted features with a DCNN and
@@ -80,9 +82,12 @@ class CNN2D(nn.Module):
         super().__init__()
         if mode not in MODES:
             raise UserError(f"cnn2d mode '{mode}' unknown; choose one of: {', '.join(MODES)}")
+        if tim_frames is not None and not (isinstance(tim_frames, int) and tim_frames >= 1):
+            raise UserError(f"cnn2d tim_frames must be a positive integer, not {tim_frames!r}")
         self.tim_frames, self.mode = tim_frames or frames, mode
         self.trunk = FrameCNN(in_channels, size, width, block_dropout, batchnorm)
         self.classifier = dense_head(self.trunk.feature_size, hidden, fc_dropout, num_classes)
+        self.apply(keras_init)
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.interpolate(x, size=(self.tim_frames, *x.shape[-2:]), mode="trilinear", align_corners=True)

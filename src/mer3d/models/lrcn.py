@@ -6,6 +6,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .cnn2d import FrameCNN
+from .init import keras_init
 from .registry import register_model
 
 
@@ -28,7 +29,8 @@ class LRCN(nn.Module):
     Input ``(N, C, T, H, W)``, any T. Every frame goes through ``FrameCNN`` (the trunk of ``cnn2d``,
     ``(N, T, 2048)`` for 128x128 frames at width 1), an LSTM with ``hidden`` units reads the frames
     in order, and its last hidden state -> Dropout ``fc_dropout`` -> Dense ``num_classes``: ``(N, K)``.
-    ``frames`` is accepted like every model's and unused.
+    ``frames`` is accepted like every model's and unused. Convolutions and dense layers start as in
+    Keras (``keras_init``), the LSTM as in PyTorch.
 
     Differences from S-LRCN: there the spatial CNN (a pretrained face network, fine-tuned on frames)
     and the LSTM are trained separately ("separate"); here one network is trained end to end from
@@ -43,6 +45,7 @@ class LRCN(nn.Module):
         self.lstm = LastHidden(self.trunk.feature_size, hidden)
         self.dropout = nn.Dropout(fc_dropout)
         self.fc = nn.Linear(hidden, num_classes)
+        self.apply(keras_init)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.dropout(self.lstm(self.trunk(x))))

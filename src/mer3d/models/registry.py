@@ -1,6 +1,7 @@
 """Models by name, in the style of timm: ``create_model("vgg3d", num_classes=5)``."""
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 from torch import nn
@@ -22,10 +23,29 @@ def model_names() -> list[str]:
     return sorted(_MODELS)
 
 
+def model_needs_gender(name: str) -> bool:
+    """Multitask models (``needs_gender = True``, e.g. GEME) train on each clip's gender too."""
+    return getattr(_MODELS.get(name), "needs_gender", False)
+
+
+# What every model's constructor takes; anything else is a model's own option (model.options).
+COMMON_ARGUMENTS = ("num_classes", "in_channels", "frames", "size", "width", "hidden", "block_dropout",
+                    "fc_dropout", "batchnorm")
+
+
+def model_options(name: str) -> list[str]:
+    """The constructor arguments of model ``name`` beyond ``COMMON_ARGUMENTS``."""
+    return [p for p in inspect.signature(_MODELS[name]).parameters if p not in COMMON_ARGUMENTS]
+
+
 def create_model(name: str, num_classes: int, in_channels: int = 1, **kwargs) -> nn.Module:
     """Build a registered model; every model takes ``num_classes`` and ``in_channels``."""
     if name not in _MODELS:
         raise UserError(f"unknown model '{name}'; known: {', '.join(model_names())}")
+    for key in kwargs:
+        if key not in COMMON_ARGUMENTS and key not in model_options(name):
+            raise UserError(f"model {name} has no option '{key}' (its options: "
+                            f"{', '.join(model_options(name)) or 'none'})")
     return _MODELS[name](num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
@@ -35,4 +55,4 @@ def architecture(config: dict, num_classes: int) -> dict:
     return {"name": model["name"], "num_classes": num_classes, "in_channels": data["channels"],
             "frames": data["frames"], "size": data["size"], "width": model["width"],
             "hidden": model["hidden"], "block_dropout": model["block_dropout"],
-            "fc_dropout": model["fc_dropout"], "batchnorm": model["batchnorm"]}
+            "fc_dropout": model["fc_dropout"], "batchnorm": model["batchnorm"], **model["options"]}

@@ -5,6 +5,7 @@ from collections import OrderedDict
 
 from torch import Tensor, nn
 
+from .init import keras_init
 from .registry import register_model
 
 # Filters of Conv3D 1..8 and the paper's grouping into 3D-VGG blocks, each closed by a max-pool.
@@ -41,6 +42,7 @@ class VGG3D(nn.Module):
     Flatten -> Dense ``hidden`` (1024) + ReLU -> Dropout 0.5 -> Dense ``num_classes`` (logits;
     softmax is applied by the loss / at prediction time).
     Pools never shrink a dimension below 1, so short windows (e.g. T = 8) still work.
+    Weights start as in Keras (``keras_init``).
     """
 
     def __init__(self, num_classes: int, in_channels: int = 1, frames: int = 16, size: int = 128,
@@ -63,6 +65,7 @@ class VGG3D(nn.Module):
             dropout=nn.Dropout(fc_dropout),
             dense2=nn.Linear(hidden, num_classes),
         ))
+        self.apply(keras_init)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))

@@ -1,6 +1,7 @@
 """``mer3d compare``: every model x setting of a comparison file, on one dataset, with one
 protocol and the same seeds (hence the same folds), summarised as mean +- std over seeds with a
-paired bootstrap confidence interval of each cell's UF1 difference to the reference cell.
+two-level paired bootstrap confidence interval (seeds, then clips) of each cell's UF1 difference to
+the reference cell.
 
 A comparison file (YAML)::
 
@@ -15,7 +16,8 @@ A comparison file (YAML)::
       - {name: c3d-plain, set: [model.name=c3d-plain], paper_accuracy: 66.67}
 
 Runs go to ``OUT/runs/<cell>/seed<k>``; finished runs are reused and interrupted ones resumed, so
-an interrupted comparison continues where it stopped.
+an interrupted comparison continues where it stopped. A cell whose model needs labels the dataset
+lacks (GEME without genders) is skipped, and the table says why.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from ..config import load_config
 from ..errors import UserError
 from .metrics import classification_report
 from .run_dir import RunDir, read_csv, write_csv
-from .trainer import resume, train
+from .trainer import MissingLabels, resume, train
 
 log = logging.getLogger("mer3d")
 
@@ -119,10 +121,19 @@ def compare(spec: str | Path, out: str | Path, overrides: list[str] = ()) -> lis
     comparison = read_comparison(spec, overrides)
     out = Path(out)
     configs = {(c.name, s): cell_config(comparison, c, s) for c in comparison.cells for s in comparison.seeds}
+    skipped: dict[str, str] = {}
     for (name, seed), config in configs.items():
+        if name in skipped:
+            continue
         log.info("compare: %s, seed %d", name, seed)
-        run_cell(config, out / "runs" / name / f"seed{seed}")
-    rows = summarise(comparison, out)
+        try:
+            run_cell(config, out / "runs" / name / f"seed{seed}")
+        except MissingLabels as exc:
+            skipped[name] = str(exc)
+            log.warning("compare: %s skipped: %s", name, exc)
+    if comparison.reference in skipped:
+        raise UserError(f"the reference cell '{comparison.reference}' cannot run: {skipped[comparison.reference]}")
+    rows = summarise(comparison, out, skipped)
     write_comparison(rows, comparison, out)
     return rows
 
@@ -133,8 +144,11 @@ def _predictions(run_path: Path) -> dict[tuple[str, str], tuple[str, str]]:
 
 def paired_bootstrap_uf1(reference: list[dict], other: list[dict], classes: list[str],
                          samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float, float]:
-    """UF1(other) - UF1(reference), averaged over seed pairs, with a 95 % percentile interval from
-    resampling the same clips for both (paired by clip, so shared difficulty cancels out)."""
+    """UF1(other) - UF1(reference), averaged over seeds, with a 95 % percentile interval from a
+    two-level paired bootstrap: each draw resamples the seeds (seed k of both cells together, as they
+    share folds), then the clips (the same clips for both cells, so shared difficulty cancels out).
+    The interval thus covers training variance between seeds as well as test-set sampling; with one
+    seed it covers the clips only. ``reference[k]``/``other[k]``: (subject, clip) -> (true, predicted)."""
     keys = sorted(reference[0])
     index = {c: k for k, c in enumerate(classes)}
 
@@ -145,37 +159,46 @@ def paired_bootstrap_uf1(reference: list[dict], other: list[dict], classes: list
     ref, oth = arrays(reference), arrays(other)
     rng = np.random.default_rng(seed)
 
-    def difference(sample):
-        return float(np.mean([classification_report(t[sample].tolist(), p[sample].tolist(), classes)["uf1"]
-                              - classification_report(rt[sample].tolist(), rp[sample].tolist(), classes)["uf1"]
-                              for (t, p), (rt, rp) in zip(oth, ref)]))
+    def difference(seeds, sample):
+        return float(np.mean([classification_report(oth[k][0][sample].tolist(), oth[k][1][sample].tolist(), classes)["uf1"]
+                              - classification_report(ref[k][0][sample].tolist(), ref[k][1][sample].tolist(), classes)["uf1"]
+                              for k in seeds]))
 
-    observed = difference(np.arange(len(keys)))
-    draws = [difference(rng.integers(0, len(keys), len(keys))) for _ in range(samples)]
+    runs, clips = len(ref), len(keys)
+    observed = difference(range(runs), np.arange(clips))
+    draws = [difference(rng.integers(0, runs, runs), rng.integers(0, clips, clips)) for _ in range(samples)]
     return observed, float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
 
 
-def summarise(comparison: Comparison, out: Path) -> list[dict]:
+def summarise(comparison: Comparison, out: Path, skipped: dict[str, str] | None = None) -> list[dict]:
+    """One row per cell; a cell in ``skipped`` (name -> reason) has no runs and says why."""
+    skipped = skipped or {}
     runs = {c.name: [out / "runs" / c.name / f"seed{s}" for s in comparison.seeds] for c in comparison.cells}
-    classes = RunDir(runs[comparison.reference][0]).read_json(runs[comparison.reference][0] / "metrics.json")["classes"]
     reference = [_predictions(p) for p in runs[comparison.reference]]
+    reference_metrics = [RunDir(p).read_json(p / "metrics.json") for p in runs[comparison.reference]]
+    classes = reference_metrics[0]["classes"]
     rows = []
     for cell in comparison.cells:
-        metrics = [RunDir(p).read_json(p / "metrics.json") for p in runs[cell.name]]
-        row = {"cell": cell.name, "preset": cell.preset, "set": " ".join(cell.overrides), "runs": len(metrics),
+        row = {"cell": cell.name, "preset": cell.preset, "set": " ".join(cell.overrides), "runs": 0,
                "paper_accuracy": cell.paper_accuracy}
+        if cell.name in skipped:
+            rows.append({**row, "skipped": skipped[cell.name]})
+            continue
+        metrics = [RunDir(p).read_json(p / "metrics.json") for p in runs[cell.name]]
+        row["runs"] = len(metrics)
         for m in METRICS:
             values = [x[m] for x in metrics]
             row[f"{m}_mean"], row[f"{m}_std"] = float(np.mean(values)), float(np.std(values))
         if cell.name != comparison.reference:
             diff, low, high = paired_bootstrap_uf1(reference, [_predictions(p) for p in runs[cell.name]], classes)
-            row.update(uf1_diff=diff, uf1_diff_low=low, uf1_diff_high=high)
+            wins = sum(m["uf1"] > r["uf1"] for m, r in zip(metrics, reference_metrics))
+            row.update(uf1_diff=diff, uf1_diff_low=low, uf1_diff_high=high, uf1_better_seeds=wins)
         rows.append(row)
     return rows
 
 
 COLUMNS = ["cell", "preset", "set", "runs", "accuracy_mean", "accuracy_std", "uf1_mean", "uf1_std", "uar_mean",
-           "uar_std", "uf1_diff", "uf1_diff_low", "uf1_diff_high", "paper_accuracy"]
+           "uar_std", "uf1_diff", "uf1_diff_low", "uf1_diff_high", "uf1_better_seeds", "paper_accuracy", "skipped"]
 
 
 def write_comparison(rows: list[dict], comparison: Comparison, out: Path) -> None:
@@ -190,20 +213,30 @@ def comparison_markdown(rows: list[dict], comparison: Comparison) -> str:
              "| cell | runs | accuracy % | UF1 | UAR | UF1 vs reference (95 % CI) | paper accuracy % |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        diff = (f"{r['uf1_diff']:+.3f} [{r['uf1_diff_low']:+.3f}, {r['uf1_diff_high']:+.3f}]"
-                + (" *" if r["uf1_diff_low"] > 0 or r["uf1_diff_high"] < 0 else "")) if "uf1_diff" in r else "reference"
         paper = f"{r['paper_accuracy']:.2f}" if r["paper_accuracy"] is not None else ""
+        if "skipped" in r:
+            lines.append(f"| {r['cell']} | 0 | skipped: {r['skipped']} | | | | {paper} |")
+            continue
+        diff = (f"{r['uf1_diff']:+.3f} [{r['uf1_diff_low']:+.3f}, {r['uf1_diff_high']:+.3f}]"
+                + (" *" if r["uf1_diff_low"] > 0 or r["uf1_diff_high"] < 0 else "")
+                + f", better in {r['uf1_better_seeds']}/{r['runs']} seeds") if "uf1_diff" in r else "reference"
         lines.append(f"| {r['cell']} | {r['runs']} | {100 * r['accuracy_mean']:.2f} +- {100 * r['accuracy_std']:.2f} "
                      f"| {r['uf1_mean']:.3f} +- {r['uf1_std']:.3f} | {r['uar_mean']:.3f} +- {r['uar_std']:.3f} "
                      f"| {diff} | {paper} |")
-    lines += ["", "Mean +- std over seeds; metrics pooled over all folds of each run. The interval is a paired "
-              "bootstrap over clips (same clips for both cells); * marks an interval that excludes 0."]
+    lines += ["", "Mean +- std over seeds; metrics pooled over all folds of each run. The interval is a two-level "
+              "paired bootstrap (seeds, then the same clips for both cells); * marks an interval that excludes 0."]
+    if len(comparison.seeds) == 1:
+        lines.append("With one seed the interval covers test-clip sampling only, not the training variance between "
+                     "seeds (initialisation, shuffling, windows), which can be as large: run several seeds before "
+                     "calling a difference real.")
     return "\n".join(lines) + "\n"
 
 
 def plot_comparison(rows: list[dict], path: Path) -> None:
+    """Bars of every cell that ran (skipped cells are in the tables only)."""
     from matplotlib.figure import Figure
 
+    rows = [r for r in rows if "skipped" not in r]
     fig = Figure(figsize=(max(6, 1.2 * len(rows) + 2), 4.5), dpi=120)
     ax = fig.add_subplot()
     x = np.arange(len(rows))

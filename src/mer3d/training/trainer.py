@@ -22,7 +22,7 @@ from ..data.clips import EvalClips, TrainClips, batch_bounds
 from ..data.records import Dataset
 from ..data.sampling import apex_index
 from ..errors import UserError
-from ..models import architecture, create_model
+from ..models import architecture, create_model, model_needs_gender
 from ..models.precision import inference_model, network_input
 from ..models.weights import save_weights
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -38,27 +38,56 @@ log = logging.getLogger("mer3d")
 
 @dataclass
 class PreparedData:
-    """A dataset's usable clips, preprocessed once (uint8, T x size x size x C) with their labels."""
+    """A dataset's usable clips, preprocessed once (uint8, T x size x size x C) with their labels
+    (emotion index, and gender index or None)."""
 
     dataset: Dataset
     arrays: list[np.ndarray]
     labels: list[int]
     apex: list[int | None]
+    genders: list[int | None]
+
+    def training_targets(self, indices, multitask: bool) -> list:
+        """Emotion indices, or (emotion, gender) pairs for a multitask model."""
+        return [(self.labels[i], self.genders[i]) if multitask else self.labels[i] for i in indices]
+
+
+class MissingLabels(UserError):
+    """The model needs labels the dataset does not give (a comparison skips such a cell)."""
+
+
+def check_model(config: dict, dataset: Dataset) -> None:
+    """Fail before any training if the model cannot be built (e.g. a wrong model.options entry)
+    or needs labels that the dataset lacks."""
+    name = config["model"]["name"]
+    if name == CLASSICAL:
+        return
+    create_model(**architecture(config, len(dataset.classes)))
+    if not model_needs_gender(name):
+        return
+    unknown = sorted({c.subject for c in dataset.clips if c.gender is None})
+    if unknown:
+        raise MissingLabels(f"model {name} learns each subject's gender beside the emotion, but {len(unknown)} of "
+                            f"{len(dataset.subjects)} subjects have none (first: {unknown[0]}); add a 'gender' "
+                            f"column (female/male) to the manifest, or set dataset.genders to a CSV with columns "
+                            f"subject,gender")
 
 
 def prepare_data(config: dict) -> PreparedData:
     ds_cfg, data_cfg = config["dataset"], config["data"]
     if not ds_cfg["root"]:
         raise UserError("dataset.root is not set: pass --root DIR")
-    dataset = load_dataset(ds_cfg["name"], ds_cfg["root"], ds_cfg["annotations"], ds_cfg["classes"])
+    dataset = load_dataset(ds_cfg["name"], ds_cfg["root"], ds_cfg["annotations"], ds_cfg["classes"],
+                           genders=ds_cfg["genders"])
     for problem in dataset.problems:
         log.warning("%s", problem)
     if len(dataset.clips) < 2:
         raise UserError(f"{dataset.root}: fewer than 2 usable clips of classes {dataset.classes}")
+    check_model(config, dataset)
     cache = ClipCache(data_cfg["cache_dir"], size=data_cfg["size"], channels=data_cfg["channels"],
                       face_crop=data_cfg["face_crop"], face_align=data_cfg.get("face_align", False))
     arrays = cache.build(dataset.clips, progress=True)
-    return PreparedData(dataset, arrays, dataset.labels(), [apex_index(c) for c in dataset.clips])
+    return PreparedData(dataset, arrays, dataset.labels(), [apex_index(c) for c in dataset.clips], dataset.genders())
 
 
 def derived_seed(*parts: int) -> int:
@@ -79,16 +108,25 @@ def device_of(train_cfg: dict) -> torch.device:
     return torch.device(name)
 
 
+def training_loss(model, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, emotion logits, emotion targets). Targets ``(B, 2)`` are (emotion, gender) of a
+    multitask model: the loss is the sum of both cross-entropies, as in GEME."""
+    if y.ndim == 2:
+        emotion, gender = model.forward_multitask(x)
+        return F.cross_entropy(emotion.float(), y[:, 0]) + F.cross_entropy(gender.float(), y[:, 1]), emotion, y[:, 0]
+    logits = model(x)
+    return F.cross_entropy(logits.float(), y), logits, y
+
+
 def train_epoch(model, batches, optimizer, scheduler, device: torch.device, precision: str,
                 progress) -> tuple[float, float]:
-    """One pass over the amplified training set; bf16 training uses autocast (fp32 master weights)."""
+    """One pass over the amplified training set; bf16 training uses autocast (fp32 master weights).
+    Returns the mean loss and the emotion accuracy."""
     model.train()
     loss_sum, correct, seen = 0.0, 0, 0
     for x, y in batches:
-        y = y.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            logits = model(network_input(x, device, "fp32"))
-        loss = F.cross_entropy(logits.float(), y)
+            loss, logits, y = training_loss(model, network_input(x, device, "fp32"), y.to(device))
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"training loss became {loss.item()} at iteration {scheduler.last_epoch + 1}; "
                                    f"the last checkpoint is kept. Lower train.lr, or use train.precision=fp32 "
@@ -146,7 +184,8 @@ def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, ru
     train_cfg, d = config["train"], config["data"]
     aug = config["augment"]
     plan = augmentation_plan(aug["enabled"], aug["flip"], tuple(aug["angles"]))
-    train_set = TrainClips([data.arrays[i] for i in fold.train], [data.labels[i] for i in fold.train],
+    train_set = TrainClips([data.arrays[i] for i in fold.train],
+                           data.training_targets(fold.train, model_needs_gender(config["model"]["name"])),
                            d["frames"], d["representation"], plan)
     torch.manual_seed(derived_seed(config["seed"], fold_index))
     arch = architecture(config, len(data.dataset.classes))
@@ -204,20 +243,11 @@ def set_threads(config: dict) -> int:
     return threads
 
 
-def start_run(config: dict, out: str | Path) -> RunDir:
-    run = RunDir(Path(out))
-    if run.config.exists():
-        raise UserError(f"{run.path}: already holds a run; use 'mer3d train --resume {run.path}' or another --out")
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.write_config(config)
-    return run
-
-
-def execute(config: dict, run: RunDir) -> dict:
+def execute(config: dict, run: RunDir, data: PreparedData | None = None) -> dict:
     """Train every fold not yet finished, then pool the predictions into the run's report."""
     threads = set_threads(config)
     run.write_json(run.env, {**environment(threads), "seed": config["seed"]})
-    data = prepare_data(config)
+    data = data or prepare_data(config)
     subjects = [c.subject for c in data.dataset.clips]
     folds = make_folds(config["protocol"], subjects, config["seed"], config["train"]["val_fraction"])
     classical = config["model"]["name"] == CLASSICAL
@@ -247,8 +277,15 @@ def train_final_model(config: dict, data: PreparedData, run: RunDir, index: int)
 
 
 def train(config: dict, out: str | Path) -> dict:
-    """Start a new run in ``out`` and return its metrics."""
-    return execute(config, start_run(config, out))
+    """Start a new run in ``out`` and return its metrics. The data are read and checked before
+    the run folder is created, so a mistake in them leaves nothing behind."""
+    run = RunDir(Path(out))
+    if run.config.exists():
+        raise UserError(f"{run.path}: already holds a run; use 'mer3d train --resume {run.path}' or another --out")
+    data = prepare_data(config)
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.write_config(config)
+    return execute(config, run, data)
 
 
 def resume(run_path: str | Path) -> dict:
