@@ -62,7 +62,8 @@ def format_benchmark(report: dict) -> str:
 def export(weights: str | Path, fmt: str, out: str | Path) -> Path:
     """Write ONNX or TorchScript (plus the JSON sidecar) for a run folder or weights file."""
     from .models.export import export_model
-    return export_model(weights, fmt, out)
+    from .training.run_dir import resolve_weights
+    return export_model(resolve_weights(weights), fmt, out)
 
 
 def render(result, out: str | Path, fps: float | None = None) -> Path:

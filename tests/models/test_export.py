@@ -8,7 +8,8 @@ from torch import nn
 
 from mer3d.errors import UserError
 from mer3d.models import create_model
-from mer3d.models.export import export_model, resolve_weights
+from mer3d.models.export import export_model
+from mer3d.training.run_dir import resolve_weights
 from mer3d.models.weights import save_weights
 
 ARCH = {"name": "vgg3d", "num_classes": 3, "in_channels": 1, "frames": 8, "size": 32, "width": 0.25, "hidden": 16}

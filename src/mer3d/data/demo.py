@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from mer3d.data.casme2 import write_casme2_sheet
 from mer3d.errors import UserError
+from mer3d.inference.faces import load_cascade
 
 # Bump when the generator's output changes, so an existing demo set is regenerated.
 DEMO_VERSION = 1
@@ -215,7 +216,7 @@ def source_images(seed: int) -> Iterator[tuple[str, np.ndarray]]:
 
 @cache
 def face_cascade() -> cv2.CascadeClassifier:
-    return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    return load_cascade()
 
 
 def detect_face(image: np.ndarray) -> Box | None:

@@ -86,3 +86,33 @@ def read_csv(path: Path) -> list[dict]:
         raise UserError(f"{path}: not found")
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def resolve_weights(path: str | Path) -> Path:
+    """The weights a path names: a ``.safetensors`` file itself, or for a run folder its final model
+    (``RUN/model.safetensors``), else its only fold's model."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".safetensors":
+        return path
+    if not path.is_dir():
+        raise UserError(f"{path}: not a .safetensors weights file or a run folder")
+    run = RunDir(path)
+    if not run.config.is_file():
+        raise UserError(f"{path}: not a mer3d run folder (no config.yaml)")
+    if run.weights(FINAL_FOLD).is_file():
+        return run.weights(FINAL_FOLD)
+    return only_fold_weights(run)
+
+
+def only_fold_weights(run: RunDir) -> Path:
+    """The weights of a run's single fold; with several folds each is a different model, so the
+    user has to pick one."""
+    folds_dir = run.path / "folds"
+    folds = sorted(p.name for p in folds_dir.iterdir() if p.is_dir()) if folds_dir.is_dir() else []
+    saved = [run.weights(fold) for fold in folds if run.weights(fold).is_file()]
+    if len(folds) == 1 and saved:
+        return saved[0]
+    if not saved:
+        raise UserError(f"{run.path}: holds no trained weights yet ({run.weights(FINAL_FOLD).name} or folds/<fold>/model.safetensors)")
+    raise UserError(f"{run.path}: {len(folds)} folds and no final {run.weights(FINAL_FOLD).name}; pass one fold's weights: "
+                    + ", ".join(str(p) for p in saved))
