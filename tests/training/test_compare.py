@@ -1,6 +1,8 @@
 import csv
+from importlib.resources import files
 
 import pytest
+import yaml
 
 from conftest import TINY
 from mer3d.cli import main
@@ -89,3 +91,20 @@ def test_bad_comparison_files(tmp_path):
     with pytest.raises(UserError, match="no such comparison file"):
         read_comparison(tmp_path / "none.yaml")
     assert [c.name for c in read_comparison("paper-casme2").cells][:2] == ["paper", "no-augment"]
+
+
+@pytest.mark.parametrize("shipped", ["paper-casme2", "demo"])
+def test_every_cell_of_a_shipped_comparison_runs(tmp_path, demo_root, shipped):
+    """The shipped files at tiny size, one seed: each cell's preset and settings are valid and train."""
+    spec = yaml.safe_load((files("mer3d.configs") / "compare" / f"{shipped}.yaml").read_text())
+    genders = tmp_path / "genders.csv"
+    genders.write_text("subject,gender\n1,f\n2,m\n3,f\n4,m\n")
+    spec.update(seeds=[0], dataset={"root": str(demo_root), "genders": str(genders)},
+                set=[*spec["set"], *TINY, f"data.cache_dir={tmp_path / 'cache'}", "train.epochs=1",
+                     "protocol.name=kfold", "protocol.k=2", "train.final_model=false"])
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["compare", "--config", str(path), "--out", str(tmp_path / "out")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "out" / "comparison.csv")))
+    assert [r["cell"] for r in rows] == [c["name"] for c in spec["cells"]]
+    assert all(r["runs"] == "1" and r["skipped"] == "" for r in rows)
