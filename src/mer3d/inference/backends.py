@@ -18,9 +18,9 @@ from onnxruntime.capi.onnxruntime_pybind11_state import (Fail, InvalidArgument, 
 
 from ..errors import UserError
 from ..models.export import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, clip_shape, export_model
-from ..training.run_dir import resolve_weights
 from ..models.precision import DTYPES, inference_model, network_input
 from ..models.weights import load_weights, read_sidecar, sidecar_path
+from ..training.run_dir import resolve_weights
 
 BACKENDS = ("torch", "onnxruntime")
 ORT_LOAD_ERRORS = (Fail, InvalidArgument, InvalidGraph, InvalidProtobuf, NoSuchFile, OrtNotImplemented)

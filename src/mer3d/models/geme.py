@@ -8,13 +8,12 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..data.records import GENDERS
 from ..errors import UserError
 from .cnn2d import dense_head
 from .init import keras_init
 from .registry import register_model
 from .vgg3d import VGG3D
-
-GENDERS = 2
 
 
 def vgg3d_features(in_channels: int, frames: int, size: int, width: float, block_dropout: float,
@@ -55,7 +54,7 @@ class GEME(nn.Module):
         self.emotion_stream, emotion_features = vgg3d_features(*stream)
         self.gender_stream, gender_features = vgg3d_features(*stream)
         self.emotion_head = dense_head(emotion_features + gender_features, hidden, fc_dropout, num_classes)
-        self.gender_head = dense_head(gender_features, hidden, fc_dropout, GENDERS)
+        self.gender_head = dense_head(gender_features, hidden, fc_dropout, len(GENDERS))
         self.apply(keras_init)
 
     def forward_multitask(self, x: Tensor) -> tuple[Tensor, Tensor]:

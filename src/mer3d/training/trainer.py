@@ -247,7 +247,8 @@ def execute(config: dict, run: RunDir, data: PreparedData | None = None) -> dict
     """Train every fold not yet finished, then pool the predictions into the run's report."""
     threads = set_threads(config)
     run.write_json(run.env, {**environment(threads), "seed": config["seed"]})
-    data = data or prepare_data(config)
+    if data is None:
+        data = prepare_data(config)
     subjects = [c.subject for c in data.dataset.clips]
     folds = make_folds(config["protocol"], subjects, config["seed"], config["train"]["val_fraction"])
     classical = config["model"]["name"] == CLASSICAL
