@@ -69,8 +69,8 @@ def check_model(config: dict, dataset: Dataset) -> None:
     if unknown:
         raise MissingLabels(f"model {name} learns each subject's gender beside the emotion, but {len(unknown)} of "
                             f"{len(dataset.subjects)} subjects have none (first: {unknown[0]}); add a 'gender' "
-                            f"column (female/male) to the manifest, or set dataset.genders to a CSV with columns "
-                            f"subject,gender")
+                            f"column (female/male) to the manifest, or give a CSV with columns subject,gender "
+                            f"(--genders FILE, i.e. dataset.genders)")
 
 
 def prepare_data(config: dict) -> PreparedData:
