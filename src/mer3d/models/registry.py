@@ -42,10 +42,10 @@ def create_model(name: str, num_classes: int, in_channels: int = 1, **kwargs) ->
     """Build a registered model; every model takes ``num_classes`` and ``in_channels``."""
     if name not in _MODELS:
         raise UserError(f"unknown model '{name}'; known: {', '.join(model_names())}")
+    options = model_options(name)
     for key in kwargs:
-        if key not in COMMON_ARGUMENTS and key not in model_options(name):
-            raise UserError(f"model {name} has no option '{key}' (its options: "
-                            f"{', '.join(model_options(name)) or 'none'})")
+        if key not in COMMON_ARGUMENTS and key not in options:
+            raise UserError(f"model {name} has no option '{key}' (its options: {', '.join(options) or 'none'})")
     return _MODELS[name](num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 

@@ -174,8 +174,10 @@ def summarise(comparison: Comparison, out: Path, skipped: dict[str, str] | None 
     """One row per cell; a cell in ``skipped`` (name -> reason) has no runs and says why."""
     skipped = skipped or {}
     runs = {c.name: [out / "runs" / c.name / f"seed{s}" for s in comparison.seeds] for c in comparison.cells}
+    run_metrics = {name: [RunDir(p).read_json(p / "metrics.json") for p in paths]
+                   for name, paths in runs.items() if name not in skipped}
     reference = [_predictions(p) for p in runs[comparison.reference]]
-    reference_metrics = [RunDir(p).read_json(p / "metrics.json") for p in runs[comparison.reference]]
+    reference_metrics = run_metrics[comparison.reference]
     classes = reference_metrics[0]["classes"]
     rows = []
     for cell in comparison.cells:
@@ -184,7 +186,7 @@ def summarise(comparison: Comparison, out: Path, skipped: dict[str, str] | None 
         if cell.name in skipped:
             rows.append({**row, "skipped": skipped[cell.name]})
             continue
-        metrics = [RunDir(p).read_json(p / "metrics.json") for p in runs[cell.name]]
+        metrics = run_metrics[cell.name]
         row["runs"] = len(metrics)
         for m in METRICS:
             values = [x[m] for x in metrics]
