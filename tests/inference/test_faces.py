@@ -144,5 +144,5 @@ def test_a_video_clip_is_face_cropped_like_its_frames(tmp_path):
 
 def test_a_missing_cascade_file_names_the_opencv_package(monkeypatch, tmp_path):
     monkeypatch.setattr(cv2.data, "haarcascades", str(tmp_path) + "/")
-    with pytest.raises(UserError, match=re.escape("opencv-python-headless>=4.9,<5")):
+    with pytest.raises(UserError, match=re.escape("opencv-contrib-python-headless>=4.9,<5")):
         FaceDetector()

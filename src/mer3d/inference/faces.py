@@ -3,7 +3,7 @@
 A micro-expression moves skin by one or two pixels, so a crop box that follows per-frame face
 detections (which jitter by several pixels) would bury the expression under box motion. A clip
 therefore gets a single box, found on its first frames (the onset end, before anything moves) and
-used for every frame. Detection is OpenCV's Haar cascade, shipped inside opencv-python-headless:
+used for every frame. Detection is OpenCV's Haar cascade, shipped inside opencv-contrib-python-headless:
 no download, no extra dependency.
 
 Eye alignment (``data.face_align``) is optional: it needs dlib's landmark predictor, from the
@@ -90,7 +90,7 @@ def load_cascade() -> cv2.CascadeClassifier:
     cascade = cv2.CascadeClassifier(str(path)) if folder and path.is_file() else None
     if cascade is None or cascade.empty():
         raise UserError(f"{path}: OpenCV's face cascade is missing or unreadable; mer3d needs "
-                        f"opencv-python-headless>=4.9,<5 (pip install 'opencv-python-headless>=4.9,<5')")
+                        f"opencv-contrib-python-headless>=4.9,<5 (pip install 'opencv-contrib-python-headless>=4.9,<5')")
     return cascade
 
 

@@ -16,7 +16,7 @@ from ..config import dump_config
 from ..errors import UserError
 
 FINAL_FOLD = "final"   # the model trained on all subjects after cross-validation
-TRACKED_PACKAGES = ("mer3d", "torch", "numpy", "opencv-python-headless", "pandas", "safetensors")
+TRACKED_PACKAGES = ("mer3d", "torch", "numpy", "opencv-contrib-python-headless", "pandas", "safetensors")
 
 
 def environment(threads: int) -> dict:
