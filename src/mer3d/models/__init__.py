@@ -1,6 +1,6 @@
 """Model registry; importing this package registers every architecture."""
 from . import vgg3d  # noqa: F401  (registers "vgg3d")
-from . import c3d_plain, cnn2d, geme, lrcn  # noqa: F401  (register the baselines)
+from . import c3d_plain, cnn2d, geme, lrcn, off_apexnet, ststnet  # noqa: F401  (register the baselines)
 from .registry import architecture, create_model, model_names, model_needs_gender, register_model
 from .summary import format_layer_table, layer_rows
 
