@@ -1,7 +1,8 @@
 """``mer3d compare``: every model x setting of a comparison file, on one dataset, with one
 protocol and the same seeds (hence the same folds), summarised as mean +- std over seeds with a
-two-level paired bootstrap confidence interval (seeds, then clips) of each cell's UF1 difference to
-the reference cell.
+two-level paired cluster bootstrap confidence interval (seeds, then test subjects) of each cell's UF1
+difference to the reference cell. Subjects, not clips, are resampled because the clips of one subject
+are scored by one fold model (LOSO / subject k-fold) and are not independent.
 
 A comparison file (YAML)::
 
@@ -32,7 +33,6 @@ import yaml
 from ..atomic import atomic_path, atomic_write_text
 from ..config import load_config
 from ..errors import UserError
-from .metrics import classification_report
 from .run_dir import RunDir, read_csv, write_csv
 from .trainer import MissingLabels, resume, train
 
@@ -142,31 +142,71 @@ def _predictions(run_path: Path) -> dict[tuple[str, str], tuple[str, str]]:
     return {(r["subject"], r["clip"]): (r["true"], r["predicted"]) for r in read_csv(run_path / "predictions.csv")}
 
 
-def paired_bootstrap_uf1(reference: list[dict], other: list[dict], classes: list[str],
-                         samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float, float]:
+def _subject_counts(run: dict[tuple[str, str], tuple[str, str]], keys: list[tuple[str, str]],
+                    subjects: list[str], classes: list[str]) -> np.ndarray:
+    """Per-subject counts of one run, shape (subjects, 3, classes): true positives, clips of the class
+    (support) and predictions of the class, over the clips ``keys``."""
+    subject_index = {s: k for k, s in enumerate(subjects)}
+    class_index = {c: k for k, c in enumerate(classes)}
+    counts = np.zeros((len(subjects), 3, len(classes)), dtype=np.int64)
+    for key in keys:
+        try:
+            true, predicted = run[key]
+        except KeyError:
+            raise UserError(f"bootstrap: subject {key[0]} clip {key[1]} has no prediction in every run") from None
+        s, t, p = subject_index[key[0]], class_index[true], class_index[predicted]
+        counts[s, 0, t] += t == p
+        counts[s, 1, t] += 1
+        counts[s, 2, p] += 1
+    return counts
+
+
+def uf1_from_counts(counts: np.ndarray) -> np.ndarray:
+    """UF1 from pooled counts (..., 3, classes) as :func:`.metrics.classification_report` defines it: the mean,
+    over the classes with at least one clip, of F1 = 2TP / (support + predicted); a class without clips
+    (predicted or not) is left out."""
+    tp, support, predicted = counts[..., 0, :], counts[..., 1, :], counts[..., 2, :]
+    has_clips = support > 0
+    f1 = np.where(has_clips, 2 * tp / np.where(has_clips, support + predicted, 1), 0.0)
+    return f1.sum(axis=-1) / has_clips.sum(axis=-1)
+
+
+def paired_cluster_bootstrap_uf1(reference: list[dict], other: list[dict], classes: list[str],
+                                 samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float, float]:
     """UF1(other) - UF1(reference), averaged over seeds, with a 95 % percentile interval from a
-    two-level paired bootstrap: each draw resamples the seeds (seed k of both cells together, as they
-    share folds), then the clips (the same clips for both cells, so shared difficulty cancels out).
-    The interval thus covers training variance between seeds as well as test-set sampling; with one
-    seed it covers the clips only. ``reference[k]``/``other[k]``: (subject, clip) -> (true, predicted)."""
+    two-level paired cluster bootstrap: each draw resamples the seeds (seed k of both cells together,
+    as they share folds), then the test subjects with replacement (the same subjects for both cells,
+    so shared difficulty cancels out; a subject drawn twice counts all its clips twice). Subjects, not
+    clips, are the units because the clips of one subject are scored by one fold model (LOSO / subject
+    k-fold) and are not independent: resampling clips would understate the interval. It thus covers
+    training variance between seeds as well as test-subject sampling; with one seed it covers the
+    subjects only. With fewer than 2 subjects there is nothing to resample: the interval is then the
+    observed difference itself (low == high == difference), not a confidence interval.
+    ``reference[k]``/``other[k]``: (subject, clip) -> (true, predicted), over the clips of
+    ``reference[0]``."""
     keys = sorted(reference[0])
-    index = {c: k for k, c in enumerate(classes)}
+    subjects = sorted({subject for subject, _ in keys})
+    # (runs, subjects, 3, classes): a draw's pooled counts are a weighted sum over subjects.
+    ref = np.stack([_subject_counts(r, keys, subjects, classes) for r in reference]).astype(np.float64)
+    oth = np.stack([_subject_counts(r, keys, subjects, classes) for r in other]).astype(np.float64)
 
-    def arrays(runs):
-        return [(np.array([index[r[key][0]] for key in keys]), np.array([index[r[key][1]] for key in keys]))
-                for r in runs]
+    def differences(weights):
+        """(draws, subjects) subject weights -> (draws, runs) UF1 differences of each seed."""
+        return (uf1_from_counts(np.einsum("bs,ksfc->bkfc", weights, oth))
+                - uf1_from_counts(np.einsum("bs,ksfc->bkfc", weights, ref)))
 
-    ref, oth = arrays(reference), arrays(other)
+    runs, n_subjects = len(ref), len(subjects)
+    observed = float(differences(np.ones((1, n_subjects)))[0].mean())
+    if n_subjects < 2:
+        log.warning("bootstrap: fewer than 2 test subjects, no interval (reported as the observed difference)")
+        return observed, observed, observed
     rng = np.random.default_rng(seed)
-
-    def difference(seeds, sample):
-        return float(np.mean([classification_report(oth[k][0][sample].tolist(), oth[k][1][sample].tolist(), classes)["uf1"]
-                              - classification_report(ref[k][0][sample].tolist(), ref[k][1][sample].tolist(), classes)["uf1"]
-                              for k in seeds]))
-
-    runs, clips = len(ref), len(keys)
-    observed = difference(range(runs), np.arange(clips))
-    draws = [difference(rng.integers(0, runs, runs), rng.integers(0, clips, clips)) for _ in range(samples)]
+    seed_draws = rng.integers(0, runs, (samples, runs))
+    subject_draws = rng.integers(0, n_subjects, (samples, n_subjects))
+    rows = np.repeat(np.arange(samples), n_subjects)
+    weights = np.zeros((samples, n_subjects))
+    np.add.at(weights, (rows, subject_draws.ravel()), 1)
+    draws = np.take_along_axis(differences(weights), seed_draws, axis=1).mean(axis=1)
     return observed, float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
 
 
@@ -179,6 +219,7 @@ def summarise(comparison: Comparison, out: Path, skipped: dict[str, str] | None 
     reference = [_predictions(p) for p in runs[comparison.reference]]
     reference_metrics = run_metrics[comparison.reference]
     classes = reference_metrics[0]["classes"]
+    subjects = len({subject for subject, _ in reference[0]})
     rows = []
     for cell in comparison.cells:
         row = {"cell": cell.name, "preset": cell.preset, "set": " ".join(cell.overrides), "runs": 0,
@@ -192,9 +233,11 @@ def summarise(comparison: Comparison, out: Path, skipped: dict[str, str] | None 
             values = [x[m] for x in metrics]
             row[f"{m}_mean"], row[f"{m}_std"] = float(np.mean(values)), float(np.std(values))
         if cell.name != comparison.reference:
-            diff, low, high = paired_bootstrap_uf1(reference, [_predictions(p) for p in runs[cell.name]], classes)
+            diff, low, high = paired_cluster_bootstrap_uf1(reference, [_predictions(p) for p in runs[cell.name]],
+                                                           classes)
             wins = sum(m["uf1"] > r["uf1"] for m, r in zip(metrics, reference_metrics))
-            row.update(uf1_diff=diff, uf1_diff_low=low, uf1_diff_high=high, uf1_better_seeds=wins)
+            row.update(uf1_diff=diff, uf1_diff_low=low, uf1_diff_high=high, uf1_better_seeds=wins,
+                       test_subjects=subjects)
         rows.append(row)
     return rows
 
@@ -220,15 +263,21 @@ def comparison_markdown(rows: list[dict], comparison: Comparison) -> str:
             lines.append(f"| {r['cell']} | 0 | skipped: {r['skipped']} | | | | {paper} |")
             continue
         diff = (f"{r['uf1_diff']:+.3f} [{r['uf1_diff_low']:+.3f}, {r['uf1_diff_high']:+.3f}]"
-                + (" *" if r["uf1_diff_low"] > 0 or r["uf1_diff_high"] < 0 else "")
+                + (" *" if (r["uf1_diff_low"] > 0 or r["uf1_diff_high"] < 0) and r.get("test_subjects", 2) >= 2
+                   else "")
                 + f", better in {r['uf1_better_seeds']}/{r['runs']} seeds") if "uf1_diff" in r else "reference"
         lines.append(f"| {r['cell']} | {r['runs']} | {100 * r['accuracy_mean']:.2f} +- {100 * r['accuracy_std']:.2f} "
                      f"| {r['uf1_mean']:.3f} +- {r['uf1_std']:.3f} | {r['uar_mean']:.3f} +- {r['uar_std']:.3f} "
                      f"| {diff} | {paper} |")
     lines += ["", "Mean +- std over seeds; metrics pooled over all folds of each run. The interval is a two-level "
-              "paired bootstrap (seeds, then the same clips for both cells); * marks an interval that excludes 0."]
+              "paired cluster bootstrap (seeds, then the same test subjects for both cells, each with all its "
+              "clips: the clips of one subject are scored by one fold model, so they are not independent and "
+              "are not resampled one by one); * marks an interval that excludes 0."]
+    if any(r.get("test_subjects", 2) < 2 for r in rows):
+        lines.append("Fewer than 2 test subjects: no subjects to resample, so no interval; the brackets repeat the "
+                     "observed difference.")
     if len(comparison.seeds) == 1:
-        lines.append("With one seed the interval covers test-clip sampling only, not the training variance between "
+        lines.append("With one seed the interval covers test-subject sampling only, not the training variance between "
                      "seeds (initialisation, shuffling, windows), which can be as large: run several seeds before "
                      "calling a difference real.")
     return "\n".join(lines) + "\n"
