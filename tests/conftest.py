@@ -18,3 +18,9 @@ TINY = ["data.frames=8", "data.size=32", "model.width=0.25", "model.hidden=32", 
 @pytest.fixture
 def tiny_overrides(tmp_path):
     return TINY + [f"data.cache_dir={tmp_path / 'cache'}"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Whatever a test caches by default (e.g. `datasets inspect`'s apex check) stays in its own folder."""
+    monkeypatch.setenv("MER3D_CACHE", str(tmp_path / "default-cache"))

@@ -12,6 +12,7 @@ from .config import load_config
 from .inference.recognizer import Recognizer
 from .data import casme, casme2, inspect_dataset, load_dataset
 from .data.datasets import format_inspection
+from .data.representation import input_shape
 from .errors import UserError
 from .models import architecture, create_model, format_layer_table, layer_rows
 from .reports.tables import metrics_table
@@ -28,12 +29,12 @@ STANDARD_CLASSES = {"casme2": casme2.CLASSES, "casme": casme.CLASSES}
 
 def layer_table(config: dict) -> str:
     """The network of ``config`` as a Keras-style table of output shapes and parameter counts."""
-    arch = architecture(config, num_classes(config))
+    shape = input_shape(config["data"])
+    arch = architecture(config, num_classes(config), shape)
     model = create_model(**arch)
-    d = config["data"]
-    title = (f"{arch['name']} ({config.get('preset') or 'custom'}): input (N, {d['channels']}, {d['frames']}, "
-             f"{d['size']}, {d['size']}), {arch['num_classes']} classes")
-    return format_layer_table(layer_rows(model, (d["channels"], d["frames"], d["size"], d["size"])), title)
+    title = (f"{arch['name']} ({config.get('preset') or 'custom'}): input (N, {', '.join(map(str, shape))}) "
+             f"of {config['data']['representation']}, {arch['num_classes']} classes")
+    return format_layer_table(layer_rows(model, shape), title)
 
 
 def num_classes(config: dict) -> int:
@@ -49,7 +50,7 @@ def benchmark(config: dict, repeats: int = 5, predict: bool = True, progress=pri
     if predict:
         from .inference.throughput import predict_throughput
         progress("benchmark: end-to-end predict (torch, onnxruntime) ...")
-        report["predict"] = predict_throughput(architecture(config, num_classes(config)))
+        report["predict"] = predict_throughput(architecture(config, num_classes(config), input_shape(config["data"])))
     return report
 
 

@@ -48,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="video file (mp4, avi, mov, mkv, webm), frames folder, or camera index")
     p.add_argument("--weights", required=True, help="run folder (uses RUN/model.safetensors) or .safetensors/.onnx file")
     p.add_argument("--stride", type=int, default=8, help="input frames between window starts (default 8)")
-    p.add_argument("--duration", help="seconds one window spans; 'typical' (default: the training clips' typical onset-offset "
-                        "duration) or 'window' (the span of one training window)")
+    p.add_argument("--duration", help="seconds one window spans; 'window' (default: the span of one training window, "
+                        "so motion is seen at its training speed) or 'typical' (the training clips' typical "
+                        "onset-offset duration; the default for apex-flow models)")
     p.add_argument("--fps", type=float, help="frame rate of the input (folders have none; default 30)")
     p.add_argument("--out", help="results.json or results.csv")
     p.add_argument("--render", help="annotated.mp4 with the face box and class-probability bars")

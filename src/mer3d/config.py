@@ -10,11 +10,17 @@ from typing import Any, Iterable
 
 import yaml
 
+from .data.flow import FLOW_METHODS, FLOW_REFERENCES
+from .data.inputs import APEX_MODES
+from .data.magnify import Magnification
+from .data.representation import representation
 from .errors import UserError
 
 PRESET_PACKAGE = "mer3d.configs"
 # Mappings whose keys are not known in advance: a model's own constructor arguments.
 FREE_MAPPINGS = ("model.options",)
+# Settings that are null by default and take a mapping when set.
+OPTIONAL_MAPPINGS = ("data.magnify",)
 
 
 def preset_names() -> list[str]:
@@ -46,7 +52,9 @@ def merge(base: dict, update: dict, origin: str, prefix: str = "") -> dict:
         path = f"{prefix}{key}"
         if key not in out:
             raise UserError(f"{origin}: unknown setting '{path}'")
-        if isinstance(out[key], dict):
+        if path in OPTIONAL_MAPPINGS:
+            out[key] = value
+        elif isinstance(out[key], dict):
             if not isinstance(value, dict):
                 raise UserError(f"{origin}: setting '{path}' must be a mapping")
             out[key] = {**out[key], **value} if path in FREE_MAPPINGS else merge(out[key], value, origin, f"{path}.")
@@ -96,6 +104,10 @@ def load_config(preset: str | None = None, config_file: str | Path | None = None
     return config
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)   # YAML's true is an int to Python
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise UserError(message)
@@ -109,7 +121,17 @@ def validate(config: dict) -> None:
     _check(isinstance(data["face_crop"], bool) or data["face_crop"] in ("auto", "on", "off"),
            "data.face_crop must be auto, on or off")   # YAML 1.1 reads a bare on/off as true/false
     _check(isinstance(data["face_align"], bool), "data.face_align must be true or false")
-    _check(data["representation"] in ("gray", "diff"), "data.representation must be gray or diff")
+    chosen = representation(data["representation"])   # a UserError naming the registered ones
+    _check(not (chosen.motion and data["channels"] != 1),
+           f"data.representation={data['representation']} is computed from gray frames: data.channels must be 1")
+    _check(data["flow"] in FLOW_METHODS, f"data.flow must be one of {', '.join(FLOW_METHODS)}")
+    _check(data["flow_reference"] in FLOW_REFERENCES, f"data.flow_reference must be one of {', '.join(FLOW_REFERENCES)}")
+    _check(data["flow_size"] is None or (_is_int(data["flow_size"]) and data["flow_size"] >= 16),
+           "data.flow_size must be null or an integer >= 16")
+    _check(data["apex"] in APEX_MODES, f"data.apex must be one of {', '.join(APEX_MODES)}")
+    Magnification.from_config(data["magnify"])
+    _check(data["workers"] is None or (_is_int(data["workers"]) and data["workers"] >= 1),
+           "data.workers must be null (all cores) or an integer >= 1")
     _check(isinstance(data["eval_windows"], int) and data["eval_windows"] >= 1, "data.eval_windows must be >= 1")
     _check(isinstance(train["epochs"], int) and train["epochs"] >= 1, "train.epochs must be an integer >= 1")
     _check(isinstance(train["batch_size"], int) and train["batch_size"] >= 2,
@@ -125,6 +147,7 @@ def validate(config: dict) -> None:
     _check(isinstance(protocol["k"], int) and protocol["k"] >= 2, "protocol.k must be an integer >= 2")
     _check(isinstance(config["seed"], int), "seed must be an integer")
     _check(isinstance(train["final_model"], bool), "train.final_model must be true or false")
+    _check(isinstance(train["match_iterations"], bool), "train.match_iterations must be true or false")
 
 
 def dump_config(config: dict) -> str:

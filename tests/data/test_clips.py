@@ -129,4 +129,4 @@ def test_mismatched_inputs_are_rejected():
     with pytest.raises(ValueError):
         EvalClips(clips, [0], [None, None], FRAMES, "gray")
     with pytest.raises(UserError, match="representation"):
-        TrainClips(clips, [0], FRAMES, "flow", augmentation_plan())
+        TrainClips(clips, [0], FRAMES, "sparkles", augmentation_plan())

@@ -8,7 +8,7 @@ from mer3d.errors import UserError
 from fixtures import casme2_row, corrupt_image, write_casme2
 
 KEYS = {"dataset", "root", "annotations", "classes", "clips_total", "clips_per_class", "clips_per_subject",
-        "subjects_per_gender", "excluded", "problems"}
+        "subjects_per_gender", "excluded", "estimated_vs_annotated_apex", "problems"}
 
 
 @pytest.fixture
@@ -69,3 +69,31 @@ def test_unknown_dataset_or_missing_root_is_a_user_error(tmp_path):
         inspect_dataset("samm", tmp_path)
     with pytest.raises(UserError, match="dataset root not found"):
         inspect_dataset("casme2", tmp_path / "absent")
+
+
+def test_report_compares_estimated_and_annotated_apexes(casme2_copy):
+    root, _ = casme2_copy
+    report = inspect_dataset("casme2", root)
+    apexes = report["estimated_vs_annotated_apex"]
+    assert apexes["clips"] == 3      # the usable clips, all with an annotated apex
+    # Fixture clips span frames 10..14, so an estimate is at most 4 frames from the annotation.
+    assert 0 <= apexes["median_frames"] <= apexes["p90_frames"] <= 4
+    line = (f"estimated vs annotated apex (3 clips): median {apexes['median_frames']:g} frames apart, "
+            f"90th percentile {apexes['p90_frames']:g}")
+    assert line in format_inspection(report).splitlines()
+
+
+def test_clips_without_an_annotated_apex_are_not_compared(tmp_path):
+    write_casme2(tmp_path, [casme2_row(apex="/")])
+    report = inspect_dataset("casme2", tmp_path)
+    assert report["clips_total"] == 1 and report["estimated_vs_annotated_apex"] is None
+    assert "estimated vs annotated apex: no clip has an annotated apex" in format_inspection(report).splitlines()
+
+
+def test_a_raw_clip_without_a_face_is_a_problem_as_training_would_skip_it(tmp_path):
+    sheet = write_casme2(tmp_path, [casme2_row()], frames_dir="CASME2_RAW_selected", pattern="img{}.jpg")
+    report = inspect_dataset("casme2", tmp_path)
+    assert report["clips_total"] == 1 and report["estimated_vs_annotated_apex"]["clips"] == 0
+    [problem] = report["problems"]
+    assert problem["path"] == str(sheet) and problem["row"] == 2
+    assert "training would skip it" in problem["message"] and "no face found" in problem["message"]

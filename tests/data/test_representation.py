@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mer3d.data.representation import REPRESENTATIONS, differences, to_network_input
+from mer3d.data.representation import differences, to_network_input
 from mer3d.errors import UserError
 
 
@@ -10,7 +10,10 @@ def random_window(shape=(16, 12, 10, 1), seed=0):
     return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
 
 
-@pytest.mark.parametrize("representation", REPRESENTATIONS)
+FRAME_REPRESENTATIONS = ("gray", "diff")   # motion ones: tests/data/test_motion_representations.py
+
+
+@pytest.mark.parametrize("representation", FRAME_REPRESENTATIONS)
 @pytest.mark.parametrize("channels", [1, 3])
 def test_output_is_standardised_float32_channels_first(representation, channels):
     window = random_window((16, 12, 10, channels))
@@ -45,7 +48,7 @@ def test_diff_shows_only_what_moved():
     assert int((x != still).sum()) == 11
 
 
-@pytest.mark.parametrize("representation", REPRESENTATIONS)
+@pytest.mark.parametrize("representation", FRAME_REPRESENTATIONS)
 def test_constant_clip_gives_zeros_not_nans(representation):
     window = np.full((16, 8, 8, 1), 77, np.uint8)
     x = to_network_input(window, window[0], representation)
@@ -62,5 +65,5 @@ def test_std_floor_keeps_sensor_noise_small():
 
 def test_unknown_representation_is_a_user_error():
     window = random_window()
-    with pytest.raises(UserError, match="flow"):
-        to_network_input(window, window[0], "flow")
+    with pytest.raises(UserError, match="flow\\+strain"):   # the message lists the known ones
+        to_network_input(window, window[0], "sparkles")

@@ -111,7 +111,12 @@ def test_frames_folder_and_predict_clip(tmp_path, weights):
     recognizer = Recognizer.from_pretrained(weights)
     result = recognizer.predict_video(tmp_path / "clip", fps=200, stride=4, duration_s="window")
     assert [w.start_frame for w in result.windows] == [0, 4]           # 0.04 s at 200 fps = 8 frames
-    whole = recognizer.predict_video(tmp_path / "clip", fps=200)        # typical 0.3 s > the 12 frames
+    assert result.window_span_s == pytest.approx(0.04) and result.window_frames == recognizer.frames == 8
+    assert any("8 input frames (0.040 s at 200 fps)" in note for note in result.notes)
+    default = recognizer.predict_video(tmp_path / "clip", fps=200, stride=4)   # the trained speed by default
+    assert [(w.start_frame, w.end_frame) for w in default.windows] == [(w.start_frame, w.end_frame)
+                                                                       for w in result.windows]
+    whole = recognizer.predict_video(tmp_path / "clip", fps=200, duration_s="typical")   # 0.3 s > the 12 frames
     assert [(w.start_frame, w.end_frame) for w in whole.windows] == [(0, 11)]
     clip = recognizer.predict_clip(frames)
     assert clip.label in CLASSES and sum(clip.probabilities.values()) == pytest.approx(1, abs=1e-4)

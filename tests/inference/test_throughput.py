@@ -10,6 +10,6 @@ def test_predict_throughput_measures_both_backends():
     for backend in ("torch", "onnxruntime"):
         r = report["backends"][backend]
         assert r["frames_per_s"] > 0 and r["realtime_factor"] == r["frames_per_s"] / 30
-        assert r["windows"] == 18        # 150 frames: 9-frame (0.3 s) windows starting at 0, 8, ..., 136
+        assert r["windows"] == 19   # 150 frames; default window = one training window (8 frames at 200 fps): 1 frame at 30 fps; starts 0, 8, ..., 144
     text = format_throughput(report)
     assert "onnxruntime" in text and "real time" in text

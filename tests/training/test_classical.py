@@ -15,7 +15,7 @@ from mer3d.training.classical import class_probabilities, fit_svm, gray_frames, 
 from mer3d.training.protocols import Fold, make_folds
 from mer3d.training.report import HISTORY_COLUMNS, write_report
 from mer3d.training.run_dir import RunDir
-from mer3d.training.trainer import PreparedData
+from mer3d.training.prepared import PreparedData
 
 CLASSES = ["up", "down", "still"]
 STEP = {"up": -1, "down": 1, "still": 0}   # rows the bar moves per frame
@@ -44,7 +44,7 @@ def synthetic_data(seed=0):
                 clips.append(ClipRecord("synthetic", subject, f"{emotion}{k}", emotion))
                 arrays.append(bar_clip(rng, emotion))
     dataset = Dataset("synthetic", Path("."), list(CLASSES), clips)
-    return PreparedData(dataset, arrays, dataset.labels(), [None] * len(clips), dataset.genders())
+    return PreparedData(dataset, arrays, dataset.labels(), [None] * len(clips), dataset.genders(), ["none"] * len(clips))
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_loso_tells_motion_directions_apart_and_reports_like_the_trainer(tmp_pat
         assert np.shape(result["probabilities"]) == (len(result["test"]), len(CLASSES))
         [row] = result["history"]
         assert set(row) == set(HISTORY_COLUMNS) and row["epoch"] == 1 and row["accuracy"] == 1.0
-    metrics = write_report(run, data.dataset, results, config)
+    metrics = write_report(run, data.dataset, results, data.window_sources)
     assert metrics["n"] == len(data.arrays) and metrics["folds"] == len(SUBJECTS)
     assert metrics["accuracy"] >= 0.8, metrics["confusion_matrix"]     # chance is 1/3
 

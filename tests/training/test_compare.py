@@ -1,4 +1,5 @@
 import csv
+import json
 from importlib.resources import files
 
 import pytest
@@ -7,7 +8,7 @@ import yaml
 from conftest import TINY
 from mer3d.cli import main
 from mer3d.errors import UserError
-from mer3d.training.compare import paired_bootstrap_uf1, read_comparison
+from mer3d.training.compare import read_comparison
 
 
 def write_spec(path, root, cache):
@@ -32,12 +33,14 @@ def test_compare_end_to_end_and_reuse(capsys, tmp_path, demo_root):
     assert main(["compare", "--config", str(spec), "--out", str(out)]) == 0
     rows = list(csv.DictReader(open(out / "comparison.csv")))
     assert [r["cell"] for r in rows] == ["full", "no-augment", "geme"]
-    assert all(r["runs"] == "2" for r in rows[:2]) and rows[1]["paper_accuracy"] == "62.95"
-    assert rows[0]["uf1_diff"] == "" and rows[1]["uf1_diff_low"] <= rows[1]["uf1_diff"] <= rows[1]["uf1_diff_high"]
+    assert all(int(r["runs"]) == 2 for r in rows[:2]) and float(rows[1]["paper_accuracy"]) == pytest.approx(62.95)
+    assert rows[0]["uf1_diff"] == ""
+    assert float(rows[1]["uf1_diff_low"]) <= float(rows[1]["uf1_diff"]) <= float(rows[1]["uf1_diff_high"])
     # The demo sheet has no genders: GEME is skipped with the reason, and nothing is left behind.
-    assert rows[2]["runs"] == "0" and rows[2]["uf1_mean"] == "" and "gender" in rows[2]["skipped"]
+    assert int(rows[2]["runs"]) == 0 and rows[2]["uf1_mean"] == "" and "gender" in rows[2]["skipped"]
     table = (out / "comparison.md").read_text()
     assert "| no-augment | 2 |" in table and "| geme | 0 | skipped: model geme learns each subject's gender" in table
+    assert "the same test subjects for both cells" in table and "Fewer than 2 test subjects" not in table
     assert (out / "comparison.png").stat().st_size > 1000
     assert len(list(out.glob("runs/*/seed*/metrics.json"))) == 4 and not (out / "runs" / "geme").exists()
     # Seeds differ in initialisation, shuffling, windows and folds ...
@@ -56,30 +59,6 @@ def test_compare_end_to_end_and_reuse(capsys, tmp_path, demo_root):
     assert (again / "runs/full/seed1/predictions.csv").read_text() == (out / "runs/full/seed1/predictions.csv").read_text()
 
 
-def test_paired_bootstrap_on_hand_made_predictions():
-    classes = ["a", "b"]
-    truth = {("s1", f"c{k}"): ("a" if k < 10 else "b") for k in range(20)}
-    perfect = {key: (t, t) for key, t in truth.items()}
-    wrong_half = {key: (t, "a") for key, t in truth.items()}          # every b predicted a
-    same = paired_bootstrap_uf1([perfect], [perfect], classes, samples=200)
-    assert same == (0.0, 0.0, 0.0)
-    diff, low, high = paired_bootstrap_uf1([perfect], [wrong_half], classes, samples=200)
-    # UF1(wrong_half): F1(a) = 2*10/(2*10+10) = 2/3, F1(b) = 0 -> 1/3; perfect = 1 -> difference -2/3
-    assert diff == pytest.approx(-2 / 3) and low <= diff <= high < 0
-
-
-def test_bootstrap_interval_covers_the_variance_between_seeds():
-    # One seed as good as the reference, one much worse: per-clip resampling alone would call the
-    # mean difference (-1/3) certain; resampling the seeds too shows it may be 0.
-    classes = ["a", "b"]
-    truth = {("s1", f"c{k}"): ("a" if k < 10 else "b") for k in range(20)}
-    perfect = {key: (t, t) for key, t in truth.items()}
-    wrong_half = {key: (t, "a") for key, t in truth.items()}
-    diff, low, high = paired_bootstrap_uf1([perfect, perfect], [perfect, wrong_half], classes, samples=400)
-    assert diff == pytest.approx(-1 / 3)
-    assert low < -0.5 and high == pytest.approx(0.0)
-
-
 def test_bad_comparison_files(tmp_path):
     bad = tmp_path / "c.yaml"
     bad.write_text("preset: paper-casme2\ncells: []\n")
@@ -93,18 +72,41 @@ def test_bad_comparison_files(tmp_path):
     assert [c.name for c in read_comparison("paper-casme2").cells][:2] == ["paper", "no-augment"]
 
 
-@pytest.mark.parametrize("shipped", ["paper-casme2", "demo"])
+# Motion comparisons: DIS instead of TV-L1 (TV-L1 is not what these tests check), flows computed at
+# data.size (the flow-model presets compute them at 128) and in this process (no worker start-up).
+FAST_MOTION = ["data.flow=dis", "data.flow_size=null", "data.workers=1"]
+
+
+@pytest.mark.parametrize("shipped", ["paper-casme2", "demo", "motion-casme2", "motion-demo"])
 def test_every_cell_of_a_shipped_comparison_runs(tmp_path, demo_root, shipped):
     """The shipped files at tiny size, one seed: each cell's preset and settings are valid and train."""
+    from mer3d.training.compare import cell_config
+
     spec = yaml.safe_load((files("mer3d.configs") / "compare" / f"{shipped}.yaml").read_text())
     genders = tmp_path / "genders.csv"
     genders.write_text("subject,gender\n1,f\n2,m\n3,f\n4,m\n")
+    motion = shipped.startswith("motion-")
     spec.update(seeds=[0], dataset={"root": str(demo_root), "genders": str(genders)},
                 set=[*spec["set"], *TINY, f"data.cache_dir={tmp_path / 'cache'}", "train.epochs=1",
-                     "protocol.name=kfold", "protocol.k=2", "train.final_model=false"])
+                     "protocol.name=kfold", "protocol.k=2", "train.final_model=false",
+                     *(FAST_MOTION if motion else [])])
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
     assert main(["compare", "--config", str(path), "--out", str(tmp_path / "out")]) == 0
     rows = list(csv.DictReader(open(tmp_path / "out" / "comparison.csv")))
     assert [r["cell"] for r in rows] == [c["name"] for c in spec["cells"]]
-    assert all(r["runs"] == "1" and r["skipped"] == "" for r in rows)
+    assert all(int(r["runs"]) == 1 and r["skipped"] == "" for r in rows)
+    if motion:
+        # Each cell trained on its own input and model, as the file says, and reports it.
+        comparison = read_comparison(path)
+        seen = {}
+        for cell in comparison.cells:
+            config = cell_config(comparison, cell, 0)
+            metrics = json.loads((tmp_path / "out" / "runs" / cell.name / "seed0" / "metrics.json").read_text())
+            assert metrics["representation"] == config["data"]["representation"], cell.name
+            assert ("flow" in metrics) == (config["data"]["representation"] in ("flow", "flow+strain", "apex-flow"))
+            seen[cell.name] = (config["model"]["name"], config["data"]["representation"])
+        assert seen["gray"] == ("vgg3d", "gray") and seen["diff"] == ("vgg3d", "diff")
+        assert seen["flow"] == ("vgg3d", "flow") and seen["flow+strain"] == ("vgg3d", "flow+strain")
+        assert seen["ststnet"] == ("ststnet", "apex-flow") and seen["off-apexnet"] == ("off-apexnet", "apex-flow")
+        assert seen["lbptop-svm"] == ("lbptop-svm", "gray")

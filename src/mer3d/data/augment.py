@@ -1,7 +1,10 @@
 """The paper's data amplification: a mirror flip and small rotations, applied to whole clips.
 
-All functions take and return uint8 clips shaped (T, H, W, C) and never modify their input. Every
-frame gets the same transform, so the motion between frames is kept.
+All functions take and return clips shaped (T, H, W, C) (uint8 frames, or float32 flow fields with
+``vectors=True``) and never modify their input. Every frame gets the same transform, so the motion
+between frames is kept. A flow field is a picture of vectors: mirroring or turning it moves its
+pixels like a frame's and also turns each (u, v) vector, so the transformed field is the flow of
+the transformed frames (tests/data/test_augment_motion.py checks this against TV-L1).
 """
 from __future__ import annotations
 
@@ -28,16 +31,20 @@ def augmentation_plan(
     return [(flipped, angle) for flipped in sides for angle in rotations]
 
 
-def flip_clip(clip: np.ndarray) -> np.ndarray:
-    """Mirror every frame left-right (about the vertical axis)."""
-    return np.ascontiguousarray(clip[:, :, ::-1])
+def flip_clip(clip: np.ndarray, vectors: bool = False) -> np.ndarray:
+    """Mirror every frame left-right (about the vertical axis); with ``vectors`` (u, v) -> (-u, v)."""
+    mirrored = np.ascontiguousarray(clip[:, :, ::-1])
+    if vectors:
+        mirrored[..., 0] *= -1
+    return mirrored
 
 
-def rotate_clip(clip: np.ndarray, degrees: float) -> np.ndarray:
+def rotate_clip(clip: np.ndarray, degrees: float, vectors: bool = False) -> np.ndarray:
     """Rotate every frame about its centre; positive = counter-clockwise as displayed.
 
     Bilinear interpolation; the corners uncovered by the rotation repeat the nearest edge pixel
-    rather than going black, so no artificial edges appear.
+    rather than going black, so no artificial edges appear. With ``vectors`` every (u, v) is
+    turned by the same rotation.
     """
     frames, height, width, channels = clip.shape
     centre = ((width - 1) / 2, (height - 1) / 2)
@@ -48,16 +55,19 @@ def rotate_clip(clip: np.ndarray, degrees: float) -> np.ndarray:
             clip[index], matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
         rotated[index] = warped.reshape(height, width, channels)  # warpAffine drops a single channel
+    if vectors:
+        # The matrix maps source to destination pixels, so its linear part maps a displacement too.
+        rotated = rotated @ matrix[:, :2].T.astype(rotated.dtype)
     return rotated
 
 
-def apply_augmentation(clip: np.ndarray, flipped: bool, angle: float) -> np.ndarray:
+def apply_augmentation(clip: np.ndarray, flipped: bool, angle: float, vectors: bool = False) -> np.ndarray:
     """One version from ``augmentation_plan``: flip first, then rotate (the flipped sample rotated).
 
     The unaugmented version returns ``clip`` itself.
     """
     if flipped:
-        clip = flip_clip(clip)
+        clip = flip_clip(clip, vectors)
     if angle:
-        clip = rotate_clip(clip, angle)
+        clip = rotate_clip(clip, angle, vectors)
     return clip

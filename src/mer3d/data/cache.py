@@ -7,8 +7,9 @@ the eyes.
 Each entry is one ``.npy`` file holding a uint8 array shaped (T, H, W, C), named by a hash of
 everything that determines its content: the clip, its source files' sizes and modification times,
 the size, the channel count, the face-crop setting and whether it cropped this clip, whether it
-aligned the eyes, and ``FORMAT_VERSION``. A change to any of them gives a new name, so a stale
-entry is never read; entries are written atomically, so a killed build leaves none half-written.
+aligned the eyes, the motion magnification (``data.magnify``) and ``FORMAT_VERSION``. A change to
+any of them gives a new name, so a stale entry is never read; entries are written atomically, so a
+killed build leaves none half-written.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mer3d.atomic import atomic_path
+from mer3d.data.magnify import Magnification, magnify_clip
 from mer3d.data.preprocess import preprocess_frame
 from mer3d.data.records import ClipRecord
 from mer3d.errors import UserError
@@ -38,6 +40,11 @@ RAW_FRAMES_FOLDER = "casme2_raw_selected"   # CASME II's uncropped frames, compa
 REFERENCE_FRAMES = 5                        # first frames of a clip that place its face box
 
 log = logging.getLogger("mer3d")
+
+
+class UnusableClip(UserError):
+    """One clip cannot be read or cropped (its frames or video are damaged, no face is found); the
+    others may still be used."""
 
 
 def default_cache_dir() -> Path:
@@ -54,11 +61,12 @@ class ClipCache:
     of a clip to one steady face box first; ``auto`` (the configuration's default) crops raw
     recordings only (see ``is_raw``). YAML's ``true``/``false`` mean ``on``/``off``.
     ``face_align``: cropped clips are also turned and scaled so the eyes lie level at a fixed
-    distance (``LandmarkAligner``; needs the ``align`` extra).
+    distance (``LandmarkAligner``; needs the ``align`` extra). ``magnify``: linear Eulerian motion
+    magnification of the preprocessed clip (``data.magnify``), at the clip's own frame rate.
     """
 
     def __init__(self, cache_dir: str | Path | None = None, size: int = 128, channels: int = 1,
-                 face_crop: str | bool = "off", face_align: bool = False):
+                 face_crop: str | bool = "off", face_align: bool = False, magnify: Magnification | None = None):
         if channels not in (1, 3):
             raise UserError(f"data.channels must be 1 or 3, not {channels}")
         if size < 1:
@@ -70,6 +78,7 @@ class ClipCache:
         if face_align:
             require_landmark_aligner()   # now, not after decoding the first raw clip
         self.face_align = face_align
+        self.magnify = magnify
 
     def crops_face(self, record: ClipRecord) -> bool:
         """Whether this clip's frames are cropped to its face before resizing."""
@@ -92,6 +101,8 @@ class ClipCache:
         if self.aligns_face(record):
             # Named only where it changes the entry, so every existing entry keeps its name.
             identity["face_align"] = True
+        if self.magnify is not None:
+            identity["magnify"] = self.magnify.key()
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
         return self.cache_dir / "clips" / f"{digest}.npy"
 
@@ -101,7 +112,7 @@ class ClipCache:
         if path.exists():
             return np.load(path)
         clip = self._preprocess(record)
-        _write_entry(path, clip)
+        write_entry(path, clip)
         return clip
 
     def build(self, records: Iterable[ClipRecord], progress: bool = True) -> list[np.ndarray]:
@@ -114,7 +125,13 @@ class ClipCache:
         """Decode and normalise every frame of the clip: uint8 (T, size, size, channels)."""
         frames = _decode(record)
         face = self._face(record, frames) if self.crops_face(record) else None
-        return np.stack([preprocess_frame(frame, self.size, self.channels, face) for frame in frames])
+        clip = np.stack([preprocess_frame(frame, self.size, self.channels, face) for frame in frames])
+        if self.magnify is None:
+            return clip
+        if not record.fps:
+            raise UserError(f"{_clip_location(record)}: data.magnify needs the clip's frame rate, which its "
+                            f"annotation does not give")
+        return magnify_clip(clip, record.fps, self.magnify)
 
     @cached_property
     def _detector(self) -> FaceDetector:
@@ -134,7 +151,7 @@ class ClipCache:
         box, faces = steady_box(frames, self._detector, REFERENCE_FRAMES)
         where = _clip_location(record)
         if box is None:
-            raise UserError(f"{where}: no face found in the first {min(REFERENCE_FRAMES, len(frames))} frames "
+            raise UnusableClip(f"{where}: no face found in the first {min(REFERENCE_FRAMES, len(frames))} frames "
                             f"(data.face_crop={self.face_crop}; use off for frames that are already face crops)")
         if faces > 1:
             log.warning("%s: %d faces in the first frames; took the largest", where, faces)
@@ -172,7 +189,7 @@ def _decode(record: ClipRecord) -> list[np.ndarray]:
     if record.video is not None:
         return _read_video(record.video, record.onset, record.offset)
     where = record.source or record.key
-    raise UserError(f"{where}: clip {record.key} has neither frames nor a video")
+    raise UnusableClip(f"{where}: clip {record.key} has neither frames nor a video")
 
 
 def _source_fingerprint(record: ClipRecord) -> list:
@@ -188,7 +205,7 @@ def _file_stamp(path: Path) -> list:
     try:
         stat = Path(path).stat()
     except OSError as error:
-        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+        raise UnusableClip(f"{path}: cannot read ({error.strerror or error})") from None
     return [str(path), stat.st_size, stat.st_mtime_ns]
 
 
@@ -197,10 +214,10 @@ def _read_frame(path: Path) -> np.ndarray:
     try:
         data = np.fromfile(path, dtype=np.uint8)  # unlike cv2.imread, handles non-ASCII paths
     except OSError as error:
-        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+        raise UnusableClip(f"{path}: cannot read ({error.strerror or error})") from None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        raise UserError(f"{path}: cannot decode image (corrupt, truncated or not an image)")
+        raise UnusableClip(f"{path}: cannot decode image (corrupt, truncated or not an image)")
     return image
 
 
@@ -209,7 +226,7 @@ def _read_video(path: Path, onset: int | None, offset: int | None) -> list[np.nd
     first = onset or 0
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise UserError(f"{path}: cannot open video (missing, corrupt or unsupported codec)")
+        raise UnusableClip(f"{path}: cannot open video (missing, corrupt or unsupported codec)")
     frames, number = [], 0
     try:
         # Reading sequentially rather than seeking: seeking is frame-inexact for many codecs.
@@ -223,13 +240,13 @@ def _read_video(path: Path, onset: int | None, offset: int | None) -> list[np.nd
     finally:
         capture.release()
     if offset is not None and number <= offset:
-        raise UserError(f"{path}: video has {number} readable frames, but the clip ends at frame {offset}")
+        raise UnusableClip(f"{path}: video has {number} readable frames, but the clip ends at frame {offset}")
     if not frames:
-        raise UserError(f"{path}: no readable frames from frame {first} on")
+        raise UnusableClip(f"{path}: no readable frames from frame {first} on")
     return frames
 
 
-def _write_entry(path: Path, clip: np.ndarray) -> None:
+def write_entry(path: Path, clip: np.ndarray) -> None:
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as file:
             np.save(file, clip)

@@ -4,8 +4,9 @@ There is no DataLoader and no hidden random state: the training loop draws an ep
 its own ``torch.Generator`` and asks for batches of it, so an interrupted run that restores the
 generator and skips the batches already done sees exactly the data an uninterrupted run would.
 
-Clips are preprocessed uint8 arrays (T, H, W, C) as ``ClipCache`` returns them. Network inputs are
-float32 (C, T, H, W) with T = ``frames``.
+Clips are stored arrays (T, H, W, C) as ``prepare_inputs`` returns them: uint8 frames, or float16
+flow fields for the motion representations. Network inputs are float32 (C, T, H, W) with
+T = ``frames``.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import numpy as np
 import torch
 
 from mer3d.data.augment import apply_augmentation
-from mer3d.data.representation import check_representation, to_network_input
+from mer3d.data.representation import representation as registered_representation
+from mer3d.data.representation import to_network_input
 from mer3d.data.sampling import eval_window_starts, fit_length, random_window_start, take_window
 
 
@@ -59,7 +61,7 @@ class TrainClips:
             raise ValueError(f"{len(clips)} clips but {len(labels)} labels")
         if not plan:
             raise ValueError("the augmentation plan needs at least one version")
-        check_representation(representation)
+        self.motion = registered_representation(representation).motion
         # Stretched once here rather than per sample; long clips are kept as they are, not copied.
         self.clips = [fit_length(clip, frames) for clip in clips]
         self.labels = list(labels)
@@ -89,8 +91,11 @@ class TrainClips:
         flipped, angle = self.plan[version_index]
         # Flip and rotation act frame by frame, so transforming just the window and the onset
         # frame equals transforming the whole clip, at a fraction of the cost.
-        window = apply_augmentation(take_window(clip, start, self.frames), flipped, angle)
-        reference = apply_augmentation(clip[:1], flipped, angle)[0]
+        window, reference = take_window(clip, start, self.frames), clip[:1]
+        if self.motion:   # float16 flow: turned in float32, as vectors
+            window, reference = window.astype(np.float32), reference.astype(np.float32)
+        window = apply_augmentation(window, flipped, angle, vectors=self.motion)
+        reference = apply_augmentation(reference, flipped, angle, vectors=self.motion)[0]
         return to_network_input(window, reference, self.representation)
 
     def batches(
@@ -127,7 +132,7 @@ class EvalClips:
     ):
         if not len(clips) == len(labels) == len(apex_indices):
             raise ValueError(f"{len(clips)} clips, {len(labels)} labels and {len(apex_indices)} apex indices")
-        check_representation(representation)
+        registered_representation(representation)   # a UserError now rather than at the first clip
         # A clip shorter than the window has a single window position, so its apex no longer matters.
         self.clips = [fit_length(clip, frames) for clip in clips]
         self.labels = list(labels)

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from mer3d.data import casme, casme2, manifest
 from mer3d.data.frames import select_frames
+from mer3d.data.inputs import apex_agreement
 from mer3d.data.manifest import Annotation, read_subject_genders
 from mer3d.data.records import GENDERS, ClipRecord, Dataset, Problem
 from mer3d.errors import UserError
@@ -171,6 +172,8 @@ def inspect_dataset(name: str, root: str | Path, annotations: str | Path | None 
                     genders: str | Path | None = None) -> dict:
     """What ``load_dataset`` makes of a dataset, decoding every frame, as a JSON-ready report."""
     dataset, sheets = _load(name, root, annotations, None, check_images=True, progress=True, genders=genders)
+    apexes, unusable = apex_agreement(dataset.clips)
+    dataset.problems += unusable
     per_class = Counter(clip.emotion for clip in dataset.clips)
     per_subject = Counter(clip.subject for clip in dataset.clips)
     subject_gender = {clip.subject: clip.gender or "unknown" for clip in dataset.clips}
@@ -185,6 +188,7 @@ def inspect_dataset(name: str, root: str | Path, annotations: str | Path | None 
         "clips_per_subject": dict(sorted(per_subject.items())),
         "subjects_per_gender": {g: per_gender[g] for g in (*GENDERS, "unknown") if per_gender[g]},
         "excluded": dict(dataset.excluded.most_common()),
+        "estimated_vs_annotated_apex": apexes,
         "problems": [dataclasses.asdict(problem) for problem in dataset.problems],
     }
 
@@ -208,10 +212,21 @@ def format_inspection(report: dict) -> str:
         "excluded (emotion outside the classes):" if report["excluded"] else "excluded: none",
         *_count_lines(report["excluded"]),
         "",
+        _apex_line(report["estimated_vs_annotated_apex"]),
+        "",
         f"problems ({len(report['problems'])}):" if report["problems"] else "problems: none",
         *(f"  {Problem(**problem)}" for problem in report["problems"]),
     ]
     return "\n".join(lines)
+
+
+def _apex_line(apexes: dict | None) -> str:
+    if not apexes:
+        return "estimated vs annotated apex: no clip has an annotated apex"
+    if not apexes["clips"]:
+        return "estimated vs annotated apex: no clip with an annotated apex could be prepared"
+    return (f"estimated vs annotated apex ({apexes['clips']} clips): median {apexes['median_frames']:g} frames apart, "
+            f"90th percentile {apexes['p90_frames']:g}")
 
 
 def _count_lines(counts: dict[str, int]) -> list[str]:

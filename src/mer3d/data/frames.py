@@ -109,6 +109,9 @@ def select_frames(folder: Path, onset: int | None, offset: int | None,
         messages.append(f"{len(frames) - len(kept)} frames outside onset..offset {low}..{high} ignored")
     if not kept:
         return None, messages + [f"no frames of {folder} inside onset..offset {low}..{high}"]
+    if len(kept) < 2:
+        return None, messages + [f"only one frame of {folder} inside onset..offset {low}..{high}: "
+                                 f"a clip needs at least 2 frames to show any motion"]
     messages += _gap_messages(kept, max(low, first), min(high, last))
     if check_images:
         unreadable = [p for _, p in kept if not image_decodes(p)]

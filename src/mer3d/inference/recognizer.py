@@ -1,5 +1,9 @@
 """Recognize micro-expressions in any video: frames -> steady face crop -> 16-frame windows that
-span the typical micro-expression duration -> class probabilities.
+span what one training window spanned -> the training representation -> class probabilities.
+
+A window is prepared exactly as a training clip: the same face crop, size and magnification, and
+for motion representations the same flow method, computed at the same resolution. Its reference
+frame (``diff``, onset-referenced flow) is the window's first frame: a video has no annotated onset.
 
     from mer3d import Recognizer
     recognizer = Recognizer.from_pretrained("runs/casme2")          # a run folder or .safetensors
@@ -21,7 +25,10 @@ from scipy.special import softmax
 
 from ..atomic import atomic_path, atomic_write_text
 from ..data.preprocess import preprocess_frame
-from ..data.representation import to_network_input
+from ..data.flow import estimate_apex
+from ..data.magnify import Magnification, magnify_clip
+from ..data.motion_cache import motion_entry
+from ..data.representation import representation, to_network_input
 from ..data.sampling import eval_window_starts, fit_length, take_window
 from ..errors import UserError
 from .backends import Backend, open_backend
@@ -33,6 +40,7 @@ log = logging.getLogger("mer3d")
 
 DEFAULT_FPS = 200.0        # CASME II's rate, for weights that do not record their training frame rate
 BATCH = 8
+APEX_SEARCH_FRAMES = 16    # frames an apex-flow window reads to find its apex in
 NO_FACE_HINT = " (frames that are already face crops, like CASME II's Cropped/, need --face-crop off)"
 
 
@@ -62,8 +70,12 @@ class VideoPrediction:
     no_face_spans: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    window_span_s: float = 0.0     # how much of the video each window covered (end_s - start_s)
+    window_frames: int = 0         # frames the network read from each window
+
     def to_dict(self) -> dict:
         return {"input": self.input, "fps": self.fps, "classes": self.classes,
+                "window_span_s": self.window_span_s, "window_frames": self.window_frames,
                 "windows": [asdict(w) for w in self.windows], "no_face_spans": self.no_face_spans,
                 "notes": self.notes}
 
@@ -98,11 +110,16 @@ class Recognizer:
         self.classes = list(backend.classes)
         data = backend.meta.get("data", {})
         self.channels, self.frames, self.size = backend.input_shape[0], backend.input_shape[1], backend.input_shape[2]
-        self.representation = data.get("representation", "gray")
-        # Default window: the training clips' typical onset-offset time, so one window holds a whole
-        # micro-expression and consecutive windows overlap; "window" is the span of one training
-        # window (16 frames at the training rate: the speed the network saw, but at 30 fps only
-        # 2-3 input frames, leaving gaps between windows).
+        self.data = data
+        self.representation = representation(data.get("representation", "gray"))
+        # Motion is computed on gray frames at the resolution training computed it at.
+        self.frames_size = (data.get("flow_size") or self.size) if self.representation.motion else self.size
+        self.frames_channels = 1 if self.representation.motion else self.channels
+        # Frames read per window: the network's, or for apex-flow (one image) enough to find an apex in.
+        self.window_frames = APEX_SEARCH_FRAMES if self.representation.stored == "apex-flow" else self.frames
+        self.magnification = Magnification.from_config(data.get("magnify"))
+        # "window": the span of one training window (16 frames at the training rate), so the network
+        # sees motion at the speed it learnt it; "typical": the training clips' onset-offset time.
         self.window_duration_s = backend.meta.get("window_duration_s") or self.frames / DEFAULT_FPS
         self.typical_duration_s = backend.meta.get("typical_duration_s")
         self.detector = detector or FaceDetector()
@@ -114,17 +131,33 @@ class Recognizer:
     def from_pretrained(cls, path: str | Path, backend: str = "torch", precision: str = "bf16") -> "Recognizer":
         return cls(open_backend(path, backend, precision))
 
-    def _probabilities(self, clips: list[np.ndarray]) -> np.ndarray:
-        """Softmax over the backend's logits for preprocessed clips (T, S, S, C) uint8."""
-        x = np.stack([to_network_input(c, c[0], self.representation).numpy() for c in clips])
+    def _probabilities(self, clips: list[np.ndarray], fps: float) -> np.ndarray:
+        """Softmax over the backend's logits for preprocessed clips (T, S, S, C) uint8 whose frames
+        are ``fps`` apart."""
+        x = np.stack([self.network_input(c, fps).numpy() for c in clips])
         return softmax(self.backend.predict_logits(x.astype(np.float32)), axis=1)
+
+    def network_input(self, clip: np.ndarray, fps: float):
+        """A preprocessed window (T, S, S, C) uint8 -> the network's input (C, T, H, W), computed as
+        for training, with the window's first frame as its reference (and, for apex-flow, its
+        estimated apex)."""
+        if self.magnification is not None:
+            clip = magnify_clip(clip, fps, self.magnification)
+        stored = self.representation.stored
+        if stored != "frames":
+            gray, data = clip[..., 0], self.data
+            apex = estimate_apex(gray) if stored == "apex-flow" else None
+            clip = motion_entry(stored, gray, data.get("flow", "tvl1"), data.get("flow_reference", "onset"),
+                                self.size, apex)
+        return to_network_input(clip, clip[0], self.representation.name)
 
     def _crop_clip(self, frames: Sequence[np.ndarray], face_crop: bool) -> tuple[np.ndarray | None, list[int] | None, int]:
         """Preprocessed clip, face box and faces seen; the whole frame when ``face_crop`` is off
         (frames that are already face crops, like CASME II's Cropped/)."""
         if not face_crop:
             height, width = frames[0].shape[:2]
-            return np.stack([preprocess_frame(f, self.size, self.channels) for f in frames]), [0, 0, width, height], 1
+            clip = np.stack([preprocess_frame(f, self.frames_size, self.frames_channels) for f in frames])
+            return clip, [0, 0, width, height], 1
         # A window repeats frames when it spans fewer input frames than the network takes; detect
         # on distinct frames only (detection is the costliest step of predict).
         distinct = list({id(f): f for f in frames}.values())
@@ -132,27 +165,36 @@ class Recognizer:
         if box is None:
             return None, None, 0
         face = self.aligner.align(distinct, box) if self.aligner else box
-        clip = np.stack([preprocess_frame(f, self.size, self.channels, face) for f in frames])
+        clip = np.stack([preprocess_frame(f, self.frames_size, self.frames_channels, face) for f in frames])
         return clip, box.as_list(), faces
 
-    def predict_clip(self, frames: Sequence[np.ndarray], face_crop: bool = True) -> ClipPrediction:
-        """One clip of BGR frames (a whole micro-expression, onset first): the window centred on the
-        middle, as in evaluation. ``face_crop=False`` for frames that are already face crops."""
+    def predict_clip(self, frames: Sequence[np.ndarray], face_crop: bool = True,
+                     fps: float | None = None) -> ClipPrediction:
+        """One clip of BGR frames (a whole micro-expression, onset first, ``fps`` apart: by default
+        the training rate): the window centred on the middle, as in evaluation. ``face_crop=False``
+        for frames that are already face crops."""
         frames = [f if f.ndim == 3 else np.repeat(f[..., None], 3, axis=2) for f in frames]
         clip, _, _ = self._crop_clip(frames, face_crop)
         if clip is None:
             raise UserError(f"no face found in the clip's first frames{NO_FACE_HINT}")
-        clip = fit_length(clip, self.frames)
-        start = eval_window_starts(len(clip), self.frames, None)[0]
-        probs = self._probabilities([take_window(clip, start, self.frames)])[0]
+        if self.representation.stored == "apex-flow":   # onset to (estimated) apex: the whole clip
+            window = clip
+        else:
+            clip = fit_length(clip, self.frames)
+            window = take_window(clip, eval_window_starts(len(clip), self.frames, None)[0], self.frames)
+        probs = self._probabilities([window], fps or self.backend.meta.get("fps") or DEFAULT_FPS)[0]
         return ClipPrediction({c: float(p) for c, p in zip(self.classes, probs)}, self.classes[int(probs.argmax())])
 
     def duration(self, duration_s: float | str | None) -> float:
-        """Seconds one window spans: a number, ``"window"`` (one training window's span) or None /
-        ``"typical"`` (the training clips' typical onset-offset duration, else the window's)."""
+        """Seconds one window spans: a number, ``"window"`` (one training window's span), ``"typical"``
+        (the training clips' typical onset-offset duration, else the window's) or None, the default:
+        ``"window"``, so the network sees motion at its training speed; ``"typical"`` for apex-flow,
+        whose one image needs a window that holds a micro-expression's onset and apex."""
+        if duration_s is None:
+            duration_s = "typical" if self.representation.stored == "apex-flow" else "window"
         if duration_s == "window":
             return self.window_duration_s
-        if duration_s in (None, "typical"):
+        if duration_s == "typical":
             return self.typical_duration_s or self.window_duration_s
         return float(duration_s)
 
@@ -163,8 +205,12 @@ class Recognizer:
         typical micro-expression duration, see ``duration``) every ``stride`` input frames over a
         video file, a frames folder or a camera index."""
         with open_source(source, fps=fps) as src:
-            result = VideoPrediction(str(source), float(src.fps), self.classes)
-            stream = StreamingWindows(src.fps, self.duration(duration_s), self.frames, stride)
+            span_s = self.duration(duration_s)
+            stream = StreamingWindows(src.fps, span_s, self.window_frames, stride)
+            result = VideoPrediction(str(source), float(src.fps), self.classes,
+                                     window_span_s=stream.span / src.fps, window_frames=self.window_frames)
+            _note(result, f"each window: {self.window_frames} frames read from {stream.span} input frames "
+                          f"({stream.span / src.fps:.3f} s at {src.fps:g} fps)")
             pending: list[tuple[Window, list[np.ndarray]]] = []
             for index, frame in src.frames():
                 pending += stream.push(index, frame)
@@ -187,7 +233,8 @@ class Recognizer:
             if count > 1:
                 _note(result, f"several faces in frames {window.start_frame}-{window.end_frame}: took the largest")
         ready = [c for c in crops if c is not None]
-        probs = iter(self._probabilities(ready)) if ready else iter(())
+        # A window's frames are spread over its span: their own rate is frames / span.
+        probs = iter(self._probabilities(ready, self.window_frames / result.window_span_s)) if ready else iter(())
         for (window, _), clip, box in zip(pending, crops, faces):
             p = next(probs) if clip is not None else None
             prediction = WindowPrediction(

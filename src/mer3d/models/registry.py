@@ -49,10 +49,12 @@ def create_model(name: str, num_classes: int, in_channels: int = 1, **kwargs) ->
     return _MODELS[name](num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
-def architecture(config: dict, num_classes: int) -> dict:
-    """``create_model`` keyword arguments (name included) for a resolved config."""
-    model, data = config["model"], config["data"]
-    return {"name": model["name"], "num_classes": num_classes, "in_channels": data["channels"],
-            "frames": data["frames"], "size": data["size"], "width": model["width"],
+def architecture(config: dict, num_classes: int, input_shape: tuple[int, int, int, int]) -> dict:
+    """``create_model`` keyword arguments (name included) for a resolved config whose network input
+    is ``input_shape`` (C, T, H, W), as the data representation gives it."""
+    model = config["model"]
+    channels, frames, size, _ = input_shape
+    return {"name": model["name"], "num_classes": num_classes, "in_channels": channels,
+            "frames": frames, "size": size, "width": model["width"],
             "hidden": model["hidden"], "block_dropout": model["block_dropout"],
             "fc_dropout": model["fc_dropout"], "batchnorm": model["batchnorm"], **model["options"]}

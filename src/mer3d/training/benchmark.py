@@ -124,10 +124,11 @@ def benchmark(config: dict, num_classes: int, repeats: int = 5, variants=None, p
     notes' when the network is the paper's gray one they were measured on."""
     import torch
 
+    from ..data.representation import input_shape
     from ..models import architecture
 
     threads = config["train"]["threads"] or os.cpu_count() or 1
-    arch = architecture(config, num_classes)
+    arch = architecture(config, num_classes, input_shape(config["data"]))
     results = {}
     for variant in variants or default_variants():
         progress(f"benchmark: {variant} ...")

@@ -9,8 +9,6 @@ standardisation and the SVM) sees the fold's training clips only.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
-
 import cv2
 import numpy as np
 from scipy.special import softmax
@@ -20,11 +18,10 @@ from sklearn.svm import LinearSVC
 
 from ..data.lbptop import GRID, POINTS, RADIUS, lbp_top
 from ..errors import UserError
+from .prepared import PreparedData
 from .protocols import Fold
 from .run_dir import RunDir
 
-if TYPE_CHECKING:   # the trainer dispatches to this module; importing it at run time would be circular
-    from .trainer import PreparedData
 
 MODEL_NAME = "lbptop-svm"
 

@@ -7,34 +7,57 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_text
+from ..data.inputs import overall_apex_source
 from ..data.records import Dataset
+from ..data.representation import representation as registered_representation
 from ..errors import UserError
 from ..reports.plots import plot_confusion, plot_history, plot_per_class
 from ..reports.tables import metrics_markdown
+from .classical import MODEL_NAME as CLASSICAL
 from .metrics import classification_report, per_fold_mean
 from .run_dir import RunDir, read_csv, write_csv
 
 HISTORY_COLUMNS = ["fold", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
 
 
-def prediction_rows(dataset: Dataset, results: list[dict]) -> list[dict]:
+def prediction_rows(dataset: Dataset, results: list[dict], window_sources: list[str]) -> list[dict]:
+    """One row per test clip; ``window_sources[i]`` says which apex clip i's test window used."""
     rows = []
     for result in results:
         for index, probs in zip(result["test"], result["probabilities"]):
             clip = dataset.clips[index]
             row = {"fold": result["fold"], "subject": clip.subject, "clip": clip.name,
-                   "true": clip.emotion, "predicted": dataset.classes[int(np.argmax(probs))]}
+                   "true": clip.emotion, "predicted": dataset.classes[int(np.argmax(probs))],
+                   "apex_source": window_sources[index]}
             row.update({f"p_{c}": f"{p:.6f}" for c, p in zip(dataset.classes, probs)})
             rows.append(row)
     return rows
 
 
-def write_report(run: RunDir, dataset: Dataset, results: list[dict], config: dict) -> dict:
+def write_report(run: RunDir, dataset: Dataset, results: list[dict], window_sources: list[str]) -> dict:
     classes = dataset.classes
-    columns = ["fold", "subject", "clip", "true", "predicted"] + [f"p_{c}" for c in classes]
-    write_csv(run.predictions, prediction_rows(dataset, results), columns)
+    columns = ["fold", "subject", "clip", "true", "predicted", "apex_source"] + [f"p_{c}" for c in classes]
+    write_csv(run.predictions, prediction_rows(dataset, results, window_sources), columns)
     write_csv(run.history, [row for r in results for row in r["history"]], HISTORY_COLUMNS)
     return evaluate(run.path, classes=classes)
+
+
+def evaluation_inputs(config: dict, rows: list[dict]) -> dict:
+    """What the test predictions were made from: the representation, where the apexes of the test
+    windows came from (``overall_apex_source`` of predictions.csv's apex_source column; unknown
+    for runs from before it existed) and the precision they were scored in."""
+    data, classical = config["data"], config["model"]["name"] == CLASSICAL
+    motion = registered_representation(data["representation"]).motion
+    inputs = {"representation": data["representation"], "eval_windows": data["eval_windows"],
+              "apex_source": overall_apex_source([r["apex_source"] for r in rows]) if "apex_source" in rows[0]
+              else "unknown",
+              "scoring_precision": "fp64" if classical else config["inference"]["precision"]}
+    if motion:
+        inputs["flow"] = {"method": data["flow"], "reference": data["flow_reference"],
+                          "computed_at": data["flow_size"] or data["size"]}
+    if data.get("magnify"):
+        inputs["magnify"] = data["magnify"]
+    return inputs
 
 
 def _history(run: RunDir) -> list[dict]:
@@ -61,7 +84,7 @@ def evaluate(run_path: str | Path, classes: list[str] | None = None) -> dict:
                 for f in folds]
     metrics = {**classification_report(y_true, y_pred, classes), **per_fold_mean(per_fold),
                "protocol": config["protocol"]["name"], "folds": len(folds), "seed": config["seed"],
-               "preset": config.get("preset")}
+               "preset": config.get("preset"), **evaluation_inputs(config, rows)}
     run.write_json(run.metrics, metrics)
     title = f"{config['dataset']['name']} ({config['protocol']['name']}, {len(folds)} folds)"
     plot_confusion(metrics["confusion_matrix"], classes, run.path / "confusion_matrix.png", f"Confusion matrix: {title}")

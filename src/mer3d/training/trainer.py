@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -17,10 +16,11 @@ from tqdm import tqdm
 
 from ..data import load_dataset
 from ..data.augment import augmentation_plan
-from ..data.cache import ClipCache
 from ..data.clips import EvalClips, TrainClips, batch_bounds
+from ..data.inputs import prepare_inputs
 from ..data.records import Dataset
-from ..data.sampling import apex_index
+from ..data.representation import input_shape
+from ..data.representation import representation as registered_representation
 from ..errors import UserError
 from ..models import architecture, create_model, model_needs_gender
 from ..models.precision import inference_model, network_input
@@ -29,27 +29,12 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .classical import MODEL_NAME as CLASSICAL
 from .classical import lbptop_features, train_classical_fold
 from .optim import make_optimizer, make_scheduler
+from .prepared import PreparedData
 from .protocols import Fold, make_folds
 from .report import write_report
 from .run_dir import FINAL_FOLD, RunDir, environment
 
 log = logging.getLogger("mer3d")
-
-
-@dataclass
-class PreparedData:
-    """A dataset's usable clips, preprocessed once (uint8, T x size x size x C) with their labels
-    (emotion index, and gender index or None)."""
-
-    dataset: Dataset
-    arrays: list[np.ndarray]
-    labels: list[int]
-    apex: list[int | None]
-    genders: list[int | None]
-
-    def training_targets(self, indices, multitask: bool) -> list:
-        """Emotion indices, or (emotion, gender) pairs for a multitask model."""
-        return [(self.labels[i], self.genders[i]) if multitask else self.labels[i] for i in indices]
 
 
 class MissingLabels(UserError):
@@ -59,10 +44,20 @@ class MissingLabels(UserError):
 def check_model(config: dict, dataset: Dataset) -> None:
     """Fail before any training if the model cannot be built (e.g. a wrong model.options entry)
     or needs labels that the dataset lacks."""
-    name = config["model"]["name"]
+    name, representation = config["model"]["name"], config["data"]["representation"]
     if name == CLASSICAL:
+        if registered_representation(representation).motion:
+            raise UserError(f"model {CLASSICAL} computes LBP-TOP from frames: use data.representation=gray, "
+                            f"not {representation}")
         return
-    create_model(**architecture(config, len(dataset.classes)))
+    shape = input_shape(config["data"])
+    try:
+        model = create_model(**architecture(config, len(dataset.classes), shape)).eval()
+        with torch.no_grad():
+            model(torch.zeros(2, *shape))
+    except (RuntimeError, ValueError, UserError) as error:
+        raise UserError(f"model {name} cannot take data.representation={representation} (input {shape}): "
+                        f"{str(error).splitlines()[0]}") from None
     if not model_needs_gender(name):
         return
     unknown = sorted({c.subject for c in dataset.clips if c.gender is None})
@@ -84,10 +79,23 @@ def prepare_data(config: dict) -> PreparedData:
     if len(dataset.clips) < 2:
         raise UserError(f"{dataset.root}: fewer than 2 usable clips of classes {dataset.classes}")
     check_model(config, dataset)
-    cache = ClipCache(data_cfg["cache_dir"], size=data_cfg["size"], channels=data_cfg["channels"],
-                      face_crop=data_cfg["face_crop"], face_align=data_cfg.get("face_align", False))
-    arrays = cache.build(dataset.clips, progress=True)
-    return PreparedData(dataset, arrays, dataset.labels(), [apex_index(c) for c in dataset.clips], dataset.genders())
+    inputs = prepare_inputs(dataset.clips, data_cfg, progress=True)
+    for problem in inputs.skipped:
+        log.warning("%s", problem)
+    dataset.clips, dataset.problems = inputs.records, dataset.problems + inputs.skipped
+    if len(dataset.clips) < 2:
+        raise UserError(f"{dataset.root}: fewer than 2 clips could be prepared (see the warnings above)")
+    sources = inputs.apex_sources if windows_use_apex(config) else ["none"] * len(dataset.clips)
+    return PreparedData(dataset, inputs.arrays, dataset.labels(), inputs.apex, dataset.genders(), sources)
+
+
+def windows_use_apex(config: dict) -> bool:
+    """Whether a test clip's prediction depends on its apex: one window centred on it, or the
+    onset-to-apex flow; not with several spread windows, nor for LBP-TOP of the whole clip."""
+    if config["model"]["name"] == CLASSICAL:
+        return False
+    stored = registered_representation(config["data"]["representation"]).stored
+    return stored == "apex-flow" or config["data"]["eval_windows"] == 1
 
 
 def derived_seed(*parts: int) -> int:
@@ -158,7 +166,18 @@ def predict_probabilities(model, clips: EvalClips, config: dict) -> np.ndarray:
 def eval_clips(data: PreparedData, indices, config: dict) -> EvalClips:
     d = config["data"]
     return EvalClips([data.arrays[i] for i in indices], [data.labels[i] for i in indices],
-                     [data.apex[i] for i in indices], d["frames"], d["representation"], d["eval_windows"])
+                     [data.apex[i] for i in indices], input_shape(d)[1], d["representation"], d["eval_windows"])
+
+
+def training_epochs(config: dict) -> int:
+    """``train.epochs``, or with ``train.match_iterations`` that many times the paper's 10 augmented
+    versions over this run's (10x for no-augment, 5x for flip-only), so a run with fewer versions
+    takes as many optimiser steps as the paper's amplified run and differs from it in the data alone."""
+    epochs, aug = config["train"]["epochs"], config["augment"]
+    if not config["train"].get("match_iterations"):
+        return epochs
+    versions = len(augmentation_plan(aug["enabled"], aug["flip"], tuple(aug["angles"])))
+    return round(epochs * len(augmentation_plan()) / versions)
 
 
 def validation_scores(model, data: PreparedData, fold: Fold, config: dict) -> tuple[float | None, float | None]:
@@ -184,11 +203,12 @@ def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, ru
     train_cfg, d = config["train"], config["data"]
     aug = config["augment"]
     plan = augmentation_plan(aug["enabled"], aug["flip"], tuple(aug["angles"]))
+    shape = input_shape(d)
     train_set = TrainClips([data.arrays[i] for i in fold.train],
                            data.training_targets(fold.train, model_needs_gender(config["model"]["name"])),
-                           d["frames"], d["representation"], plan)
+                           shape[1], d["representation"], plan)
     torch.manual_seed(derived_seed(config["seed"], fold_index))
-    arch = architecture(config, len(data.dataset.classes))
+    arch = architecture(config, len(data.dataset.classes), shape)
     device = device_of(train_cfg)
     model = create_model(**arch).to(device, memory_format=torch.channels_last_3d)
     optimizer = make_optimizer(model, train_cfg)
@@ -198,7 +218,7 @@ def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, ru
         start, history = load_checkpoint(run.checkpoint(fold.name), model=model, optimizer=optimizer,
                                          scheduler=scheduler)
         log.info("fold %s: resuming after epoch %d", fold.name, start)
-    epochs = train_cfg["epochs"]
+    epochs = training_epochs(config)
     steps_per_epoch = len(batch_bounds(len(train_set), train_cfg["batch_size"]))
     with tqdm(total=epochs * steps_per_epoch, initial=start * steps_per_epoch, unit="batch",
               desc=f"fold {fold.name}", dynamic_ncols=True, leave=False) as progress:
@@ -265,7 +285,7 @@ def execute(config: dict, run: RunDir, data: PreparedData | None = None) -> dict
         results.append(fit_fold(config, data, fold, index, run))
     if config["train"]["final_model"] and not classical:   # an SVM has no weights format for predict
         train_final_model(config, data, run, len(folds))
-    return write_report(run, data.dataset, results, config)
+    return write_report(run, data.dataset, results, data.window_sources)
 
 
 def train_final_model(config: dict, data: PreparedData, run: RunDir, index: int) -> None:
