@@ -22,7 +22,7 @@ from .training.report import evaluate
 from .training.trainer import resume, train
 
 __all__ = ["Recognizer", "export", "render", "compare", "demo_compare", "load_config", "load_dataset", "inspect_dataset", "format_inspection", "create_model",
-           "layer_table", "benchmark", "format_benchmark", "train", "resume", "evaluate", "metrics_table", "demo"]
+           "layer_table", "benchmark", "format_benchmark", "flow_benchmark", "format_flow_benchmark", "deployed_evaluation", "format_deployed", "train", "resume", "evaluate", "metrics_table", "demo"]
 
 STANDARD_CLASSES = {"casme2": casme2.CLASSES, "casme": casme.CLASSES}
 
@@ -52,6 +52,31 @@ def benchmark(config: dict, repeats: int = 5, predict: bool = True, progress=pri
         progress("benchmark: end-to-end predict (torch, onnxruntime) ...")
         report["predict"] = predict_throughput(architecture(config, num_classes(config), input_shape(config["data"])))
     return report
+
+
+def flow_benchmark(clips: int = 8, progress=print) -> dict:
+    """Optical flow time per method and size, and a CASME II-sized flow cache's projected time, disk
+    and memory (mer3d.data.flow_speed)."""
+    from .data.flow_speed import flow_benchmark as run_flow_benchmark
+    if clips < 1:
+        raise UserError(f"--flow-clips must be at least 1, not {clips}")
+    return run_flow_benchmark(clips=clips, progress=progress)
+
+
+def format_flow_benchmark(report: dict) -> str:
+    from .data.flow_speed import format_flow_benchmark as format_report
+    return format_report(report)
+
+
+def deployed_evaluation(run: str | Path) -> dict:
+    """A run's test clips scored as ``predict`` scores video (mer3d.training.deployed)."""
+    from .training.deployed import deployed_evaluation as evaluate_deployed
+    return evaluate_deployed(run)
+
+
+def format_deployed(report: dict) -> str:
+    from .training.deployed import format_deployed as format_report
+    return format_report(report)
 
 
 def format_benchmark(report: dict) -> str:

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="recompute a run's report from its saved predictions")
     p.add_argument("run")
+    p.add_argument("--deployed", action="store_true",
+                   help="also score the test clips as predict would (window's first frame as reference, no annotated onset)")
 
     p = sub.add_parser("predict", help="recognize micro-expressions in a video, frames folder or camera")
     p.add_argument("input", help="video file (mp4, avi, mov, mkv, webm), frames folder, or camera index")
@@ -68,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(p, "paper-casme2")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--no-predict", action="store_true", help="skip the end-to-end predict throughput")
+    p.add_argument("--flow", action="store_true",
+                   help="measure optical flow instead (per method and size, and a CASME II-sized flow cache)")
+    p.add_argument("--flow-clips", type=int, default=8, help="clips per flow measurement (default 8)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("compare", help="run several models/settings with the same protocol and seeds")
@@ -135,10 +140,15 @@ def run_command(args) -> int:
         print(api.metrics_table(_train(args)))
     elif args.command == "evaluate":
         print(api.metrics_table(api.evaluate(args.run)))
+        if args.deployed:
+            print(f"\n{api.format_deployed(api.deployed_evaluation(args.run))}")
     elif args.command == "predict":
         _predict(args)
     elif args.command == "export":
         print(f"exported: {api.export(args.run, args.format, args.out)}")
+    elif args.command == "benchmark" and args.flow:
+        report = api.flow_benchmark(args.flow_clips, progress=lambda m: print(m, file=sys.stderr))
+        print(json.dumps(report, indent=2) if args.json else api.format_flow_benchmark(report))
     elif args.command == "benchmark":
         report = api.benchmark(api.load_config(args.preset, args.config, args.overrides), args.repeats,
                                predict=not args.no_predict, progress=lambda m: print(m, file=sys.stderr))

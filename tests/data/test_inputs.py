@@ -169,3 +169,28 @@ def test_a_clip_with_a_truncated_frame_is_skipped_and_named(tmp_path, records, r
     assert "skipped" in problem.message and "test/sub02/broken" in problem.message
     assert str(broken_paths[3]) in problem.message             # the unreadable file itself
     assert str(problem).startswith("sheet.xlsx row 7: ")
+
+
+# ---------------------------------------------------------------- magnification
+
+MAGNIFY = "data.magnify={alpha: 10, low_hz: 5, high_hz: 40}"
+
+
+def test_magnification_changes_the_frames_before_the_representation(tmp_path, records):
+    import dataclasses
+
+    at_200_fps = [dataclasses.replace(record, fps=200.0) for record in records]
+    plain = prepare_inputs(at_200_fps, data_settings(tmp_path, "data.representation=gray"), progress=False)
+    magnified = prepare_inputs(at_200_fps, data_settings(tmp_path, "data.representation=gray", MAGNIFY),
+                               progress=False)
+    assert [a.shape for a in magnified.arrays] == [a.shape for a in plain.arrays]
+    # The onset-to-peak motion grows, so frames move further from the onset than without magnification.
+    change = lambda arrays: sum(np.abs(a.astype(int) - a[:1]).mean() for a in arrays)
+    assert change(magnified.arrays) > 1.2 * change(plain.arrays)
+
+
+def test_magnification_needs_the_clips_frame_rate(tmp_path, records):
+    from mer3d.errors import UserError
+
+    with pytest.raises(UserError, match="data.magnify needs the clip's frame rate"):
+        prepare_inputs(records, data_settings(tmp_path, "data.representation=gray", MAGNIFY), progress=False)

@@ -161,3 +161,11 @@ def test_registering_an_unknown_stored_kind_is_refused():
     with pytest.raises(ValueError, match="stored must be one of"):
         register_representation("test-bad", stored="landmarks")
     assert "test-bad" not in representation_module._REPRESENTATIONS
+
+
+def test_flows_are_computed_at_128_px_or_more_unless_set():
+    from mer3d.data.representation import flow_resolution
+
+    assert flow_resolution({"size": 32, "flow_size": None}) == 128    # sub-pixel motion needs pixels
+    assert flow_resolution({"size": 160, "flow_size": None}) == 160   # never below the working size
+    assert flow_resolution({"size": 28, "flow_size": 64}) == 64       # as set

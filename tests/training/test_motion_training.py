@@ -55,7 +55,7 @@ def test_flow_runs_end_to_end(tmp_path, demo_root, clip_count, representation, c
     config = config_for(demo_root, tmp_path / "cache", f"data.representation={representation}")
     train(config, run)
     metrics = check_run(run, representation, "annotated", clip_count)
-    assert metrics["flow"] == {"method": "dis", "reference": "onset", "computed_at": 32}
+    assert metrics["flow"] == {"method": "dis", "reference": "onset", "computed_at": 128}   # 32 px input, flow at 128
     assert metrics["eval_windows"] == 1
     # The fold models were built for the flow channels and the window length.
     sidecar = json.loads(next((run / "folds").glob("*/model.json")).read_text())

@@ -22,7 +22,7 @@ from mer3d.data.cache import ClipCache, UnusableClip
 from mer3d.data.magnify import Magnification
 from mer3d.data.motion_cache import MotionCache
 from mer3d.data.records import ClipRecord, Problem
-from mer3d.data.representation import REFERENCE_SIZE, representation
+from mer3d.data.representation import REFERENCE_SIZE, flow_resolution, representation
 from mer3d.data.sampling import apex_index
 
 APEX_MODES = ("annotated", "estimated", "middle")
@@ -49,8 +49,8 @@ def frames_cache(data: dict, channels: int | None = None, size: int | None = Non
 
 
 def motion_cache(data: dict) -> MotionCache:
-    """Flows of gray frames at ``data.flow_size`` (default: ``data.size``), resized to ``data.size``."""
-    gray = frames_cache(data, channels=1, size=data.get("flow_size") or data["size"])
+    """Flows of gray frames at ``flow_resolution(data)``, resized to ``data.size``."""
+    gray = frames_cache(data, channels=1, size=flow_resolution(data))
     return MotionCache(gray, data["size"], data.get("flow", "tvl1"), data.get("flow_reference", "onset"),
                        data.get("workers"))
 

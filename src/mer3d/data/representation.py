@@ -119,6 +119,15 @@ def representation(name: str) -> Representation:
     return _REPRESENTATIONS[name]
 
 
+def flow_resolution(data: dict) -> int:
+    """The size (px) flows are computed at for a config's ``data`` section: ``data.flow_size``, or by
+    default the larger of ``data.size`` and REFERENCE_SIZE. Facial micro-movements are 1-4 px on a
+    128 px face; on a 32 px one they are a fraction of a pixel, which flow cannot resolve from so few
+    pixels, so small inputs get flow computed at 128 px and resized (as STSTNet and OFF-ApexNet
+    compute flow on the face crop and resize it to 28 px)."""
+    return data.get("flow_size") or max(data["size"], REFERENCE_SIZE)
+
+
 def input_shape(data: dict) -> tuple[int, int, int, int]:
     """(C, T, H, W) of one network input for a config's ``data`` section."""
     rep = representation(data["representation"])

@@ -28,7 +28,7 @@ from ..data.preprocess import preprocess_frame
 from ..data.flow import estimate_apex
 from ..data.magnify import Magnification, magnify_clip
 from ..data.motion_cache import motion_entry
-from ..data.representation import representation, to_network_input
+from ..data.representation import flow_resolution, representation, to_network_input
 from ..data.sampling import eval_window_starts, fit_length, take_window
 from ..errors import UserError
 from .backends import Backend, open_backend
@@ -113,7 +113,7 @@ class Recognizer:
         self.data = data
         self.representation = representation(data.get("representation", "gray"))
         # Motion is computed on gray frames at the resolution training computed it at.
-        self.frames_size = (data.get("flow_size") or self.size) if self.representation.motion else self.size
+        self.frames_size = flow_resolution({**data, "size": self.size}) if self.representation.motion else self.size
         self.frames_channels = 1 if self.representation.motion else self.channels
         # Frames read per window: the network's, or for apex-flow (one image) enough to find an apex in.
         self.window_frames = APEX_SEARCH_FRAMES if self.representation.stored == "apex-flow" else self.frames

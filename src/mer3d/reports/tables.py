@@ -29,6 +29,21 @@ def _heading(metrics: dict) -> str:
             "metrics on the pooled predictions of all folds")
 
 
+def _inputs(metrics: dict) -> str:
+    """What the test predictions were made from (runs from before these keys existed say nothing)."""
+    if "representation" not in metrics:
+        return ""
+    flow = metrics.get("flow")
+    source = (f"{flow['method']} flow against the {flow['reference']} frame, computed at {flow['computed_at']} px"
+              if flow else "frames")
+    where = "onset-to-apex flow of" if metrics["representation"] == "apex-flow" else "test windows on"
+    apex = {"none": f"{metrics['eval_windows']} test windows spread over each clip (no apex used)",
+            "mixed": f"{where} annotated apexes, estimated ones where the sheet has none"}.get(
+        metrics["apex_source"], f"{where} {metrics['apex_source']} apexes")
+    return (f"Input: {metrics['representation']} ({source}); {apex}; scored in "
+            f"{metrics['scoring_precision']}")
+
+
 def _overall_rows(metrics: dict) -> list[list[str]]:
     return [["accuracy", _pct(metrics["accuracy"])],
             ["UF1", _score(metrics["uf1"])],
@@ -50,6 +65,7 @@ def _render(metrics: dict, grid: Grid) -> str:
     """The three tables, in the order: pooled overall, per class, per-fold mean ± std."""
     sections = [
         _heading(metrics),
+        *([_inputs(metrics)] if _inputs(metrics) else []),
         grid(["metric (pooled)", "value"], _overall_rows(metrics)),
         grid(["class", "accuracy", "F1", "support"], _class_rows(metrics)),
         "Per-fold scores (each fold scored alone, then mean ± std over folds; not the pooled result)",

@@ -9,6 +9,7 @@ import numpy as np
 from ..atomic import atomic_write_text
 from ..data.inputs import overall_apex_source
 from ..data.records import Dataset
+from ..data.representation import flow_resolution
 from ..data.representation import representation as registered_representation
 from ..errors import UserError
 from ..reports.plots import plot_confusion, plot_history, plot_per_class
@@ -54,7 +55,7 @@ def evaluation_inputs(config: dict, rows: list[dict]) -> dict:
               "scoring_precision": "fp64" if classical else config["inference"]["precision"]}
     if motion:
         inputs["flow"] = {"method": data["flow"], "reference": data["flow_reference"],
-                          "computed_at": data["flow_size"] or data["size"]}
+                          "computed_at": flow_resolution(data)}
     if data.get("magnify"):
         inputs["magnify"] = data["magnify"]
     return inputs
