@@ -164,12 +164,16 @@ def test_interrupted_write_leaves_no_entry(tmp_path, record, monkeypatch):
     assert cache.load(record).shape == (6, 16, 16, 1)
 
 
-def test_build_returns_clips_in_order_with_a_progress_bar(tmp_path, capsys):
+def test_prepared_inputs_are_the_cached_clips_in_order_with_a_progress_bar(tmp_path, capsys):
+    from mer3d.config import load_config
+    from mer3d.data.inputs import prepare_inputs
+
     records = [record_for(write_frames(tmp_path / f"c{i}", count=3 + i, seed=i), name=f"c{i}") for i in range(3)]
-    cache = ClipCache(tmp_path / "cache", size=8)
-    clips = cache.build(records)
+    data = load_config(overrides=[f"data.cache_dir={tmp_path / 'cache'}", "data.size=16", "data.apex=middle"])["data"]
+    clips = prepare_inputs(records, data).arrays
     assert [len(clip) for clip in clips] == [3, 4, 5]
     assert "Preprocessing" in capsys.readouterr().err
+    cache = ClipCache(tmp_path / "cache", size=16, face_crop="auto")
     assert all(np.array_equal(a, cache.load(r)) for a, r in zip(clips, records))
 
 

@@ -19,11 +19,9 @@ import logging
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from mer3d.atomic import atomic_path
 from mer3d.data.magnify import Magnification, magnify_clip
@@ -114,12 +112,6 @@ class ClipCache:
         clip = self._preprocess(record)
         write_entry(path, clip)
         return clip
-
-    def build(self, records: Iterable[ClipRecord], progress: bool = True) -> list[np.ndarray]:
-        """``load`` every record, in order, with a progress bar."""
-        records = list(records)
-        bar = tqdm(records, desc="Preprocessing", unit="clip", disable=not progress)
-        return [self.load(record) for record in bar]
 
     def _preprocess(self, record: ClipRecord) -> np.ndarray:
         """Decode and normalise every frame of the clip: uint8 (T, size, size, channels)."""

@@ -97,7 +97,7 @@ def format_flow_benchmark(report: dict) -> str:
     lines = [f"optical flow, {report['clips']} clips of {report['clip_frames']} frames (a face photo with a 1-3 px "
              f"local motion), {report['workers']} worker processes; projection: CASME II, "
              f"{CASME2_CLIPS} clips, {CASME2_FRAMES:,} frames",
-             f"{'method':<10} {'size':>5} {'ms/pair':>9} {'s/clip':>8} {'frames/s':>9} {'CASME II min':>13} "
+             f"{'method':<10} {'px':>5} {'ms/pair':>9} {'s/clip':>8} {'frames/s':>9} {'CASME II min':>13} "
              f"{'cache GiB':>10}"]
     for r in report["rows"]:
         lines.append(f"{r['method']:<10} {r['size']:>5} {r['ms_per_pair']:>9.2f} {r['s_per_clip']:>8.2f} "

@@ -62,7 +62,8 @@ def prepare_inputs(records: Sequence[ClipRecord], data: dict, progress: bool = T
     else that goes wrong is an error.
     """
     stored = representation(data["representation"]).stored
-    cache = frames_cache(data) if stored == "frames" else motion_cache(data).frames
+    motion = motion_cache(data)
+    cache = frames_cache(data) if stored == "frames" else motion.frames
     kept, arrays, skipped = [], [], []
     for record in tqdm(records, desc="Preprocessing", unit="clip", disable=not progress):
         try:
@@ -71,7 +72,6 @@ def prepare_inputs(records: Sequence[ClipRecord], data: dict, progress: bool = T
             skipped.append(Problem(record.source or record.key, record.row, f"clip {record.key} skipped: {error}"))
             continue
         kept.append(record)
-    motion = motion_cache(data)
     apex, sources = resolve_apexes(kept, [len(a) for a in arrays], data.get("apex", "annotated"), motion, progress)
     if stored == "flow":
         arrays = motion.flows(kept, progress)
