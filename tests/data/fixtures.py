@@ -80,3 +80,15 @@ def write_manifest(path: Path, rows: list[dict]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def bump_motion(n: int, frames: int, peak: int, amplitude: float = 1.5) -> np.ndarray:
+    """float32 (frames, n, n): per frame, how far (px) a region right of and below the centre has
+    moved, out and back, furthest (``amplitude``) at frame ``peak`` and still at frame 0: a motion
+    whose apex is known by construction."""
+    y, x = np.mgrid[0:n, 0:n].astype(np.float32)
+    c = (n - 1) / 2
+    bump = np.exp(-((x - c - 8) ** 2 + (y - c - 10) ** 2) / (2 * 6 ** 2))
+    amounts = amplitude * np.exp(-(np.arange(frames) - peak) ** 2 / (2 * 1.5 ** 2))
+    amounts[0] = 0.0
+    return (amounts[:, None, None] * bump).astype(np.float32)

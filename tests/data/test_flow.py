@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from fixtures import bump_motion
 from mer3d.data.flow import (FLOW_METHODS, clip_flow, estimate_apex, motion_energy, optical_flow,
                              optical_strain, resize_flow)
 
@@ -176,15 +177,8 @@ def bump_clip(apex: int, frames: int = 10, amplitude: float = 1.5, drift=(0.0, 0
     """A face-like texture whose region right of and below the centre moves out and back, peaking at
     ``apex``, plus a rigid drift of ``drift`` px per frame: gray uint8 (frames, SIZE, SIZE)."""
     base = texture(seed=3, face=True)
-    n = base.shape[0]
-    y, x = np.mgrid[0:n, 0:n].astype(np.float32)
-    c = (n - 1) / 2
-    bump = np.exp(-((x - c - 8) ** 2 + (y - c - 10) ** 2) / (2 * 6 ** 2))
-    clip = []
-    for t in range(frames):
-        local = amplitude * np.exp(-(t - apex) ** 2 / (2 * 1.5 ** 2)) if t else 0.0
-        clip.append(displaced(base, drift[0] * t + local * bump, drift[1] * t - local * bump))
-    return np.stack(clip)
+    local = bump_motion(base.shape[0], frames, apex, amplitude)
+    return np.stack([displaced(base, drift[0] * t + local[t], drift[1] * t - local[t]) for t in range(frames)])
 
 
 @pytest.mark.parametrize("apex", [3, 5, 7])

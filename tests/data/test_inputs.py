@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fixtures import corrupt_image
+from fixtures import bump_motion, corrupt_image
 from mer3d.config import load_config
 from mer3d.data.inputs import motion_cache, overall_apex_source, prepare_inputs
 from mer3d.data.records import ClipRecord, Problem
@@ -29,12 +29,9 @@ def write_clip(folder, first: int, count: int, peak: int, seed: int) -> list:
     base = face_texture(seed)
     n = base.shape[0]
     y, x = np.mgrid[0:n, 0:n].astype(np.float32)
-    c = (n - 1) / 2
-    bump = np.exp(-((x - c - 8) ** 2 + (y - c - 10) ** 2) / (2 * 6 ** 2))
     paths = []
-    for t in range(count):
-        amount = 1.5 * np.exp(-(t - peak) ** 2 / (2 * 1.5 ** 2)) if t else 0.0
-        map_x, map_y = (x - amount * bump).astype(np.float32), (y + amount * bump).astype(np.float32)
+    for t, moved_by in enumerate(bump_motion(n, count, peak)):
+        map_x, map_y = x - moved_by, y + moved_by
         moved = cv2.remap(base, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
         frame = np.clip(np.rint(moved[PAD:PAD + SIZE, PAD:PAD + SIZE]), 0, 255).astype(np.uint8)
         path = folder / f"img{first + t}.jpg"
