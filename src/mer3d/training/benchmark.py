@@ -30,7 +30,7 @@ VARIANTS = {
     "channels-last-fp32": {"layout": "channels_last", "precision": "fp32", "allocator": True},
     "channels-last-bf16": {"layout": "channels_last", "precision": "bf16", "allocator": True},
 }
-# What mer3d runs out of the box (configs/base.yaml: train.precision fp32, inference.precision bf16).
+# What mer3d runs out of the box (configs/base.yaml: train.precision fp32; predict's --precision bf16).
 DEFAULT_TRAINING, DEFAULT_INFERENCE = "channels-last-fp32", "channels-last-bf16"
 
 
@@ -199,5 +199,5 @@ def format_benchmark(report: dict) -> str:
         fast = [name for name, r in torch_rows.items()
                 if min(r[k] / ref[k] for k in ("infer_b1", "infer_b16")) >= 1.5]
         lines.append(f"  inference target (>= 1.5x Keras at b1 and b16): {'met by ' + ', '.join(fast) if fast else 'not met'}")
-    lines.append(f"\nmer3d's defaults: training = {DEFAULT_TRAINING}, inference = {DEFAULT_INFERENCE}")
+    lines.append(f"\nmer3d's defaults: training = {DEFAULT_TRAINING}, predict = {DEFAULT_INFERENCE}")
     return "\n".join(lines)
