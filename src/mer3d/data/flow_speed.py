@@ -9,18 +9,16 @@ the projection scales the measured frames/s to 16,000 frames.
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 import resource
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 import cv2
 import numpy as np
 
 from mer3d.data.flow import FLOW_METHODS, optical_flow
-from mer3d.data.motion_cache import _single_threaded, motion_entry
+from mer3d.data.motion_cache import flow_pool, motion_entry
 
 CASME2_CLIPS, CASME2_FRAMES = 246, 16_000
 CLIP_FRAMES = 65
@@ -63,8 +61,7 @@ def pair_seconds(method: str, size: int, pairs: int = 10) -> float:
 def cache_rate(method: str, size: int, clips: int, workers: int) -> float:
     """Frames per second of whole clips' flows computed in ``workers`` processes."""
     sample = [sample_clip(size, seed=k) for k in range(clips)]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, context, initializer=_single_threaded) as pool:
+    with flow_pool(workers) as pool:
         list(pool.map(motion_entry, ["flow"], [sample[0]], [method], ["onset"], [size]))   # start the workers
         began = time.perf_counter()
         list(pool.map(motion_entry, ["flow"] * clips, sample, [method] * clips, ["onset"] * clips, [size] * clips))

@@ -53,8 +53,14 @@ def motion_entry(kind: str, frames: np.ndarray, method: str, reference: str, siz
     return resize_flow(flow, size).astype(np.float16)
 
 
-def _single_threaded() -> None:
+def single_opencv_thread() -> None:
     cv2.setNumThreads(1)   # the processes are the parallelism; OpenCV's own threads would oversubscribe
+
+
+def flow_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for flows: spawned (never a fork of a process that holds torch's threads),
+    one OpenCV thread each."""
+    return ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), initializer=single_opencv_thread)
 
 
 class MotionCache:
@@ -118,8 +124,7 @@ class MotionCache:
                 write_entry(path, motion_entry(kind, self._gray(record), self.method, self.reference, self.size, apex))
                 bar.update()
         else:
-            context = multiprocessing.get_context("spawn")   # no fork of a process that holds torch's threads
-            with ProcessPoolExecutor(min(self.workers, len(records)), context, initializer=_single_threaded) as pool:
+            with flow_pool(min(self.workers, len(records))) as pool:
                 pending: dict[Future, Path] = {}
                 for record, apex, path in jobs:
                     pending[pool.submit(motion_entry, kind, self._gray(record), self.method, self.reference,
