@@ -13,6 +13,7 @@ import numpy as np
 import xlwt
 
 from mer3d.data.casme2 import write_casme2_sheet
+from mer3d.data.samm import write_samm_sheet
 
 FRAME_SIZE = 8
 CASME_HEADER = ("Subject", "Filename", "OnsetF", "ApexF1", "ApexF2", "OffsetF", "AU", "Emotion")
@@ -54,6 +55,30 @@ def write_casme2(root: Path, rows: list[dict], frames_dir: str = "Cropped", patt
         write_frames(folder, range(int(row["onset"]), int(row["offset"]) + 1), pattern)
     sheet = root / sheet_name
     write_casme2_sheet(sheet, rows)
+    return sheet
+
+
+def samm_row(subject="006", filename="006_1_2", onset=5562, apex=5570, offset=5575, emotion="Happiness",
+             objective="I", action_units="R12") -> dict:
+    """One row for ``write_samm_sheet``, under the real sheet's column names."""
+    return {"Subject": subject, "Filename": filename, "Inducement Code": 1, "Onset Frame": onset,
+            "Apex Frame": apex, "Offset Frame": offset,
+            "Duration": None if onset is None or offset is None else f"{offset}-{onset}",
+            "Micro": "Micro - 1/2", "Action Units": action_units, "Estimated Emotion": emotion,
+            "Objective Classes": objective, "Notes": None}
+
+
+def write_samm(root: Path, rows: list[dict], digits: int = 5, sheet_name: str = "SAMM_Micro_FACS_Codes_v2.xlsx",
+               title_rows: int = 13) -> Path:
+    """A SAMM copy: the sheet at ``root`` (``title_rows`` title/notes rows above its header) and
+    frames onset..offset of every row in ``root/SAMM/<subject>/<Filename>/<subject>_<frame>.jpg``,
+    frame numbers ``digits`` long. Returns the sheet's path."""
+    for row in rows:
+        subject = f"{int(row['Subject']):03d}"
+        frames = range(int(row["Onset Frame"]), int(row["Offset Frame"]) + 1)
+        write_frames(root / "SAMM" / subject / row["Filename"], frames, f"{subject}_{{:0{digits}d}}.jpg")
+    sheet = root / sheet_name
+    write_samm_sheet(sheet, rows, title_rows=title_rows)
     return sheet
 
 

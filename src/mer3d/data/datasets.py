@@ -14,7 +14,7 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from mer3d.data import casme, casme2, manifest
+from mer3d.data import casme, casme2, manifest, samm
 from mer3d.data.frames import select_frames
 from mer3d.data.inputs import apex_agreement
 from mer3d.data.manifest import Annotation, read_subject_genders
@@ -30,39 +30,48 @@ class DatasetSpec:
     read_annotations: Callable[[Path, list[Path]], tuple[list[Annotation], list[Problem]]]
     classes: tuple[str, ...] | None       # the standard class set; None: every label found
     vocabulary: frozenset[str] | None     # emotions the annotators used; None: any label
+    # Datasets whose sheet offers a choice of labels (dataset.labels): the standard classes and the
+    # vocabulary of a choice; their read_annotations takes the choice as a third argument.
+    label_sets: Callable[[str], tuple[tuple[str, ...], frozenset[str]]] | None = None
 
 
 DATASETS = {
     "casme2": DatasetSpec(casme2.find_sheet, casme2.read_annotations, casme2.CLASSES, casme2.VOCABULARY),
     "casme": DatasetSpec(casme.find_sheets, casme.read_annotations, casme.CLASSES, casme.VOCABULARY),
+    "samm": DatasetSpec(samm.find_sheet, samm.read_annotations, samm.CLASSES, samm.VOCABULARY, samm.label_set),
     "csv": DatasetSpec(manifest.find_manifest, manifest.read_manifest, None, None),
 }
 
 
 def load_dataset(name: str, root: str | Path, annotations: str | Path | None = None,
                  classes: list[str] | None = None, check_images: bool = False,
-                 *, progress: bool = False, genders: str | Path | None = None) -> Dataset:
+                 *, progress: bool = False, genders: str | Path | None = None, labels: str = "emotion") -> Dataset:
     """The usable clips of ``classes`` (default: the dataset's standard set), with every problem found.
 
     ``annotations`` names the sheet/manifest when it is not found under ``root``. With
     ``check_images`` every frame is decoded and a clip with an unreadable one is dropped.
     ``genders`` is a subject-gender CSV (``manifest.read_subject_genders``) for datasets whose
-    annotation has no gender column.
+    annotation has no gender column. ``labels`` chooses the sheet's label column where it has a
+    choice (``dataset.labels``: SAMM's ``emotion`` or ``objective`` classes).
     """
-    return _load(name, root, annotations, classes, check_images, progress, genders)[0]
+    return _load(name, root, annotations, classes, check_images, progress, genders, labels)[0]
 
 
 def _load(name: str, root: str | Path, annotations: str | Path | None, classes: list[str] | None,
-          check_images: bool, progress: bool, genders: str | Path | None = None) -> tuple[Dataset, list[Path]]:
+          check_images: bool, progress: bool, genders: str | Path | None = None,
+          labels: str = "emotion") -> tuple[Dataset, list[Path]]:
     """The dataset and the annotation files it was read from."""
     spec = _spec(name)
     root = Path(root).expanduser()
     if not root.is_dir():
         raise UserError(f"dataset root not found: {root}")
+    standard, vocabulary = spec.label_sets(labels) if spec.label_sets else (spec.classes, spec.vocabulary)
+    if labels != "emotion" and spec.label_sets is None:
+        raise UserError(f"dataset.labels={labels}: {name} has emotion labels only")
     sheets = spec.find_annotations(root, annotations)
-    rows, problems = spec.read_annotations(root, sheets)
-    vocabulary = spec.vocabulary or frozenset(row.emotion for row in rows)
-    chosen = _choose_classes(name, classes, spec.classes or sorted(vocabulary), vocabulary)
+    rows, problems = spec.read_annotations(root, sheets, labels) if spec.label_sets else spec.read_annotations(root, sheets)
+    vocabulary = vocabulary or frozenset(row.emotion for row in rows)
+    chosen = _choose_classes(name, classes, standard or sorted(vocabulary), vocabulary)
     dataset = Dataset(name, root, chosen, [], problems=problems, fps=_common_fps(rows))
     first_row: dict[tuple[str, str], Annotation] = {}
     # disable=None: a bar on a terminal, nothing in a log file.
@@ -128,7 +137,8 @@ def _spec(name: str) -> DatasetSpec:
 def _choose_classes(name: str, requested: list[str] | None, standard, vocabulary: frozenset[str]) -> list[str]:
     if requested is None:
         return list(standard)
-    chosen = [str(c).strip().lower() for c in requested]
+    spelled = {label.lower(): label for label in vocabulary}   # 'ii' asks for SAMM's objective class 'II'
+    chosen = [spelled.get(str(c).strip().lower(), str(c).strip().lower()) for c in requested]
     unknown = [c for c in chosen if c not in vocabulary]
     if unknown:
         raise UserError(f"unknown class '{unknown[0]}' for {name} (known: {', '.join(sorted(vocabulary))})")
@@ -169,9 +179,10 @@ def _within(number: int, low: int | None, high: int | None) -> bool:
 
 
 def inspect_dataset(name: str, root: str | Path, annotations: str | Path | None = None,
-                    genders: str | Path | None = None) -> dict:
+                    genders: str | Path | None = None, labels: str = "emotion") -> dict:
     """What ``load_dataset`` makes of a dataset, decoding every frame, as a JSON-ready report."""
-    dataset, sheets = _load(name, root, annotations, None, check_images=True, progress=True, genders=genders)
+    dataset, sheets = _load(name, root, annotations, None, check_images=True, progress=True, genders=genders,
+                            labels=labels)
     apexes, unusable = apex_agreement(dataset.clips)
     dataset.problems += unusable
     per_class = Counter(clip.emotion for clip in dataset.clips)

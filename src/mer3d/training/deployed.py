@@ -39,7 +39,7 @@ def deployed_evaluation(run_path: str | Path) -> dict:
     rows = read_csv(run.predictions)
     data = config["data"]
     dataset = load_dataset(config["dataset"]["name"], config["dataset"]["root"], config["dataset"]["annotations"],
-                           config["dataset"]["classes"])
+                           config["dataset"]["classes"], labels=config["dataset"].get("labels", "emotion"))
     records = {(c.subject, c.name): c for c in dataset.clips}
     missing = [(r["subject"], r["clip"]) for r in rows if (r["subject"], r["clip"]) not in records]
     if missing:
