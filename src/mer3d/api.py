@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .config import load_config
 from .inference.recognizer import Recognizer
-from .data import casme, casme2, inspect_dataset, load_dataset, samm
+from .data import casme, casme2, inspect_dataset, load_dataset, samm, smic
 from .data.datasets import format_inspection
 from .data.representation import input_shape
 from .errors import UserError
@@ -24,7 +24,7 @@ from .training.trainer import resume, train
 __all__ = ["Recognizer", "export", "render", "compare", "demo_compare", "load_config", "load_dataset", "inspect_dataset", "format_inspection", "create_model",
            "layer_table", "benchmark", "format_benchmark", "flow_benchmark", "format_flow_benchmark", "deployed_evaluation", "format_deployed", "train", "resume", "evaluate", "metrics_table", "demo"]
 
-STANDARD_CLASSES = {"casme2": casme2.CLASSES, "casme": casme.CLASSES, "samm": samm.CLASSES}
+STANDARD_CLASSES = {"casme2": casme2.CLASSES, "casme": casme.CLASSES, "samm": samm.CLASSES, "smic": smic.CLASSES}
 
 
 def layer_table(config: dict) -> str:

@@ -27,12 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="dataset tools")
     dsub = p.add_subparsers(dest="action", required=True)
     p = dsub.add_parser("inspect", help="clips per class and subject, and every sheet/folder problem")
-    p.add_argument("--dataset", required=True, choices=["casme2", "casme", "samm", "csv"])
+    p.add_argument("--dataset", required=True, choices=["casme2", "casme", "samm", "smic", "csv"])
     p.add_argument("--root", required=True)
     p.add_argument("--annotations")
     p.add_argument("--genders", help="CSV with columns subject,gender (for datasets whose annotation has none)")
     p.add_argument("--labels", choices=["emotion", "objective"], default="emotion",
                    help="samm: Estimated Emotion (default) or Objective Classes I..VII")
+    p.add_argument("--modality", choices=["hs", "vis", "nir"], default="hs",
+                   help="smic: the HS (100 fps, default), VIS or NIR (25 fps) recordings")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("train", help="train and evaluate with a subject-independent protocol")
@@ -136,7 +138,8 @@ def run_command(args) -> int:
     if args.command == "model":
         print(api.layer_table(api.load_config(args.preset, args.config, args.overrides)))
     elif args.command == "datasets":
-        report = api.inspect_dataset(args.dataset, args.root, args.annotations, args.genders, args.labels)
+        report = api.inspect_dataset(args.dataset, args.root, args.annotations, args.genders, args.labels,
+                                     args.modality)
         print(json.dumps(report, indent=2) if args.json else api.format_inspection(report))
     elif args.command == "train":
         print(api.metrics_table(_train(args)))

@@ -15,6 +15,7 @@ from .data.inputs import APEX_MODES
 from .data.magnify import Magnification
 from .data.representation import representation
 from .data.samm import LABELS as DATASET_LABELS
+from .data.smic import MODALITIES as DATASET_MODALITIES
 from .errors import UserError
 
 PRESET_PACKAGE = "mer3d.configs"
@@ -117,6 +118,8 @@ def _check(condition: bool, message: str) -> None:
 def validate(config: dict) -> None:
     data, train, model, protocol = config["data"], config["train"], config["model"], config["protocol"]
     _check(config["dataset"]["labels"] in DATASET_LABELS, f"dataset.labels must be one of {', '.join(DATASET_LABELS)}")
+    _check(config["dataset"]["modality"] in DATASET_MODALITIES,
+           f"dataset.modality must be one of {', '.join(DATASET_MODALITIES)}")
     _check(isinstance(data["frames"], int) and data["frames"] >= 2, "data.frames must be an integer >= 2")
     _check(isinstance(data["size"], int) and data["size"] >= 16, "data.size must be an integer >= 16")
     _check(data["channels"] in (1, 3), "data.channels must be 1 or 3")

@@ -117,3 +117,18 @@ def bump_motion(n: int, frames: int, peak: int, amplitude: float = 1.5) -> np.nd
     amounts = amplitude * np.exp(-(np.arange(frames) - peak) ** 2 / (2 * 1.5 ** 2))
     amounts[0] = 0.0
     return (amounts[:, None, None] * bump).astype(np.float32)
+
+
+SMIC_TAGS = {"negative": "ne", "positive": "po", "surprise": "sur"}
+
+
+def write_smic(root: Path, clips: list[tuple[str, str, int]], modality: str = "HS", pattern: str = "image{}.bmp",
+               frames=range(1, 6)) -> Path:
+    """A SMIC copy in the real layout: for each ``(subject, class, number)`` a clip folder
+    ``root/<modality>/<subject>/micro/<class>/<subject>_<tag>_<NN>/`` of tiny BMP ``frames``.
+    Returns the modality folder."""
+    folder = root / modality
+    for subject, emotion, number in clips:
+        clip = folder / subject / "micro" / emotion / f"{subject}_{SMIC_TAGS[emotion]}_{number:02d}"
+        write_frames(clip, frames, pattern)
+    return folder

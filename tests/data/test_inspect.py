@@ -65,8 +65,8 @@ def test_clean_dataset_says_so(tmp_path):
 
 
 def test_unknown_dataset_or_missing_root_is_a_user_error(tmp_path):
-    with pytest.raises(UserError, match="unknown dataset 'smic'"):
-        inspect_dataset("smic", tmp_path)
+    with pytest.raises(UserError, match="unknown dataset 'mmew'"):
+        inspect_dataset("mmew", tmp_path)
     with pytest.raises(UserError, match="dataset root not found"):
         inspect_dataset("casme2", tmp_path / "absent")
 

@@ -14,7 +14,7 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from mer3d.data import casme, casme2, manifest, samm
+from mer3d.data import casme, casme2, manifest, samm, smic
 from mer3d.data.frames import select_frames
 from mer3d.data.inputs import apex_agreement
 from mer3d.data.manifest import Annotation, read_subject_genders
@@ -33,33 +33,40 @@ class DatasetSpec:
     # Datasets whose sheet offers a choice of labels (dataset.labels): the standard classes and the
     # vocabulary of a choice; their read_annotations takes the choice as a third argument.
     label_sets: Callable[[str], tuple[tuple[str, ...], frozenset[str]]] | None = None
+    # Datasets recorded by several cameras (dataset.modality): the modalities, the first the default;
+    # their read_annotations takes the choice as the keyword ``modality``.
+    modalities: tuple[str, ...] | None = None
 
 
 DATASETS = {
     "casme2": DatasetSpec(casme2.find_sheet, casme2.read_annotations, casme2.CLASSES, casme2.VOCABULARY),
     "casme": DatasetSpec(casme.find_sheets, casme.read_annotations, casme.CLASSES, casme.VOCABULARY),
     "samm": DatasetSpec(samm.find_sheet, samm.read_annotations, samm.CLASSES, samm.VOCABULARY, samm.label_set),
+    "smic": DatasetSpec(smic.find_folders, smic.read_annotations, smic.CLASSES, smic.VOCABULARY,
+                        modalities=smic.MODALITIES),
     "csv": DatasetSpec(manifest.find_manifest, manifest.read_manifest, None, None),
 }
 
 
 def load_dataset(name: str, root: str | Path, annotations: str | Path | None = None,
                  classes: list[str] | None = None, check_images: bool = False,
-                 *, progress: bool = False, genders: str | Path | None = None, labels: str = "emotion") -> Dataset:
+                 *, progress: bool = False, genders: str | Path | None = None, labels: str = "emotion",
+                 modality: str = "hs") -> Dataset:
     """The usable clips of ``classes`` (default: the dataset's standard set), with every problem found.
 
     ``annotations`` names the sheet/manifest when it is not found under ``root``. With
     ``check_images`` every frame is decoded and a clip with an unreadable one is dropped.
     ``genders`` is a subject-gender CSV (``manifest.read_subject_genders``) for datasets whose
     annotation has no gender column. ``labels`` chooses the sheet's label column where it has a
-    choice (``dataset.labels``: SAMM's ``emotion`` or ``objective`` classes).
+    choice (``dataset.labels``: SAMM's ``emotion`` or ``objective`` classes). ``modality`` chooses
+    the camera of a dataset recorded by several (``dataset.modality``: SMIC's ``hs``, ``vis`` or ``nir``).
     """
-    return _load(name, root, annotations, classes, check_images, progress, genders, labels)[0]
+    return _load(name, root, annotations, classes, check_images, progress, genders, labels, modality)[0]
 
 
 def _load(name: str, root: str | Path, annotations: str | Path | None, classes: list[str] | None,
           check_images: bool, progress: bool, genders: str | Path | None = None,
-          labels: str = "emotion") -> tuple[Dataset, list[Path]]:
+          labels: str = "emotion", modality: str = "hs") -> tuple[Dataset, list[Path]]:
     """The dataset and the annotation files it was read from."""
     spec = _spec(name)
     root = Path(root).expanduser()
@@ -68,8 +75,11 @@ def _load(name: str, root: str | Path, annotations: str | Path | None, classes: 
     standard, vocabulary = spec.label_sets(labels) if spec.label_sets else (spec.classes, spec.vocabulary)
     if labels != "emotion" and spec.label_sets is None:
         raise UserError(f"dataset.labels={labels}: {name} has emotion labels only")
+    if spec.modalities is None and modality != "hs":
+        raise UserError(f"dataset.modality={modality}: {name} has one modality")
     sheets = spec.find_annotations(root, annotations)
-    rows, problems = spec.read_annotations(root, sheets, labels) if spec.label_sets else spec.read_annotations(root, sheets)
+    options = {**({"labels": labels} if spec.label_sets else {}), **({"modality": modality} if spec.modalities else {})}
+    rows, problems = spec.read_annotations(root, sheets, **options)
     vocabulary = vocabulary or frozenset(row.emotion for row in rows)
     chosen = _choose_classes(name, classes, standard or sorted(vocabulary), vocabulary)
     dataset = Dataset(name, root, chosen, [], problems=problems, fps=_common_fps(rows))
@@ -179,10 +189,10 @@ def _within(number: int, low: int | None, high: int | None) -> bool:
 
 
 def inspect_dataset(name: str, root: str | Path, annotations: str | Path | None = None,
-                    genders: str | Path | None = None, labels: str = "emotion") -> dict:
+                    genders: str | Path | None = None, labels: str = "emotion", modality: str = "hs") -> dict:
     """What ``load_dataset`` makes of a dataset, decoding every frame, as a JSON-ready report."""
     dataset, sheets = _load(name, root, annotations, None, check_images=True, progress=True, genders=genders,
-                            labels=labels)
+                            labels=labels, modality=modality)
     apexes, unusable = apex_agreement(dataset.clips)
     dataset.problems += unusable
     per_class = Counter(clip.emotion for clip in dataset.clips)
@@ -208,7 +218,7 @@ def format_inspection(report: dict) -> str:
     """The report of ``inspect_dataset`` as text for the terminal."""
     lines = [
         f"{report['dataset']} at {report['root']}",
-        f"annotations: {', '.join(report['annotations'])}",
+        f"annotations: {', '.join(report['annotations']) or 'none (labels from folders)'}",
         f"{report['clips_total']} usable clips in {len(report['classes'])} classes",
         "",
         "clips per class:",

@@ -58,7 +58,7 @@ def subject_parents(root: Path) -> list[Path]:
     for _ in range(_SEARCH_DEPTH):
         below = []
         for folder in level:
-            children = sorted(_subfolders(folder))
+            children = sorted(subfolders(folder))
             if any(SUBJECT_FOLDER.fullmatch(child.name) for child in children):
                 parents.append(folder)
             below += [child for child in children if not SUBJECT_FOLDER.fullmatch(child.name)]
@@ -68,7 +68,8 @@ def subject_parents(root: Path) -> list[Path]:
     return parents
 
 
-def _subfolders(folder: Path) -> list[Path]:
+def subfolders(folder: Path) -> list[Path]:
+    """The folders directly inside ``folder``, hidden ones left out, in no particular order."""
     with os.scandir(folder) as entries:
         return [Path(e.path) for e in entries if e.is_dir() and not e.name.startswith(".")]
 

@@ -15,7 +15,6 @@ objective labels all seven classes are used.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pandas as pd
 
 from mer3d.atomic import atomic_path
 from mer3d.data.casme2 import CodingSheet
+from mer3d.data.frames import subfolders
 from mer3d.data.manifest import (NOT_ANNOTATED, Annotation, Cells, annotation_file, find_one, match_columns,
                                  normalise_header, read_rows, read_spreadsheet)
 from mer3d.data.records import Problem
@@ -129,8 +129,8 @@ def objective_class(text: str) -> str:
 
 def frame_parents(root: Path) -> list[Path]:
     """Folders holding the 3-digit subject folders: root itself (the SAMM folder) or below it."""
-    candidates = [root, *sorted(_subfolders(root))]
-    parents = [c for c in candidates if any(SUBJECT_FOLDER.fullmatch(f.name) for f in _subfolders(c))]
+    candidates = [root, *sorted(subfolders(root))]
+    parents = [c for c in candidates if any(SUBJECT_FOLDER.fullmatch(f.name) for f in subfolders(c))]
     if not parents:
         raise UserError(f"{root}: no SAMM subject folders (006, 007, ...) found; is this the dataset root?")
     return parents
@@ -140,11 +140,6 @@ def clip_folder(parents: list[Path], subject: str, name: str) -> Path:
     """``<parent>/<subject>/<name>`` under the first parent that has it, else under the first."""
     candidates = [parent / subject / name for parent in parents]
     return next((c for c in candidates if c.is_dir()), candidates[0])
-
-
-def _subfolders(folder: Path) -> list[Path]:
-    with os.scandir(folder) as entries:
-        return [Path(e.path) for e in entries if e.is_dir() and not e.name.startswith(".")]
 
 
 def _blank(cell) -> bool:

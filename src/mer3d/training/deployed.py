@@ -39,7 +39,8 @@ def deployed_evaluation(run_path: str | Path) -> dict:
     rows = read_csv(run.predictions)
     data = config["data"]
     dataset = load_dataset(config["dataset"]["name"], config["dataset"]["root"], config["dataset"]["annotations"],
-                           config["dataset"]["classes"], labels=config["dataset"].get("labels", "emotion"))
+                           config["dataset"]["classes"], labels=config["dataset"].get("labels", "emotion"),
+                           modality=config["dataset"].get("modality", "hs"))
     records = {(c.subject, c.name): c for c in dataset.clips}
     missing = [(r["subject"], r["clip"]) for r in rows if (r["subject"], r["clip"]) not in records]
     if missing:

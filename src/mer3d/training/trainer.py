@@ -73,7 +73,8 @@ def prepare_data(config: dict) -> PreparedData:
     if not ds_cfg["root"]:
         raise UserError("dataset.root is not set: pass --root DIR")
     dataset = load_dataset(ds_cfg["name"], ds_cfg["root"], ds_cfg["annotations"], ds_cfg["classes"],
-                           genders=ds_cfg["genders"], labels=ds_cfg.get("labels", "emotion"))
+                           genders=ds_cfg["genders"], labels=ds_cfg.get("labels", "emotion"),
+                           modality=ds_cfg.get("modality", "hs"))
     for problem in dataset.problems:
         log.warning("%s", problem)
     if len(dataset.clips) < 2:
