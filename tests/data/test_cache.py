@@ -283,3 +283,15 @@ def test_a_raw_clip_without_a_face_is_a_user_error_naming_its_folder(tmp_path):
     assert message.startswith(f"{raw.frames[0].parent}: no face found in the first 5 frames") and "\n" not in message
     assert not cache.entry_path(raw).exists()
     assert ClipCache(tmp_path / "cache", size=16, face_crop="off").load(raw).shape == (6, 16, 16, 1)
+
+
+def test_smic_frames_are_raw_unless_from_the_cropped_release(tmp_path):
+    def smic(*folders):
+        path = tmp_path.joinpath(*folders, "s1", "micro", "positive", "s1_po_01", "image1.bmp")
+        return ClipRecord("smic", "s1", "s1_po_01", "positive", frames=(path,))
+
+    assert is_raw(smic("SMIC", "HS")) and is_raw(smic("NIR"))
+    assert not is_raw(smic("SMIC_all_cropped", "HS"))
+    # The same folder names in another dataset say nothing.
+    other = ClipRecord("csv", "s1", "c", "positive", frames=(tmp_path / "HS" / "s1" / "image1.bmp",))
+    assert not is_raw(other)

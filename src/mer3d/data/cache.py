@@ -35,6 +35,7 @@ from mer3d.inference.faces import (FaceAlignment, FaceBox, FaceDetector, Landmar
 FORMAT_VERSION = 1
 FACE_CROP_MODES = ("auto", "on", "off")
 RAW_FRAMES_FOLDER = "casme2_raw_selected"   # CASME II's uncropped frames, compared in lower case
+SMIC_CROPPED_FOLDER = "smic_all_cropped"    # SMIC's cropped release; its other frames are whole scenes
 REFERENCE_FRAMES = 5                        # first frames of a clip that place its face box
 
 log = logging.getLogger("mer3d")
@@ -159,12 +160,15 @@ def face_crop_mode(value: str | bool) -> str:
 
 
 def is_raw(record: ClipRecord) -> bool:
-    """Whether the clip is a raw recording, the face somewhere in a bigger scene: a video, or
-    CASME II frames under ``CASME2_RAW_selected``. ``Cropped/`` and other frame folders are
-    taken to be face crops already."""
+    """Whether the clip is a raw recording, the face somewhere in a bigger scene: a video, CASME II
+    frames under ``CASME2_RAW_selected``, or SMIC frames outside ``SMIC_all_cropped``. ``Cropped/``
+    and other frame folders are taken to be face crops already."""
     if record.video is not None:
         return True
-    return bool(record.frames) and RAW_FRAMES_FOLDER in (part.lower() for part in Path(record.frames[0]).parts)
+    if not record.frames:
+        return False
+    parts = [part.lower() for part in Path(record.frames[0]).parts]
+    return RAW_FRAMES_FOLDER in parts or (record.dataset == "smic" and SMIC_CROPPED_FOLDER not in parts)
 
 
 def _clip_location(record: ClipRecord) -> Path | str:
