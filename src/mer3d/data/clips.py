@@ -91,11 +91,12 @@ class TrainClips:
         flipped, angle = self.plan[version_index]
         # Flip and rotation act frame by frame, so transforming just the window and the onset
         # frame equals transforming the whole clip, at a fraction of the cost.
-        window, reference = take_window(clip, start, self.frames), clip[:1]
-        if self.motion:   # float16 flow: turned in float32, as vectors
-            window, reference = window.astype(np.float32), reference.astype(np.float32)
-        window = apply_augmentation(window, flipped, angle, vectors=self.motion)
-        reference = apply_augmentation(reference, flipped, angle, vectors=self.motion)[0]
+        window = take_window(clip, start, self.frames)
+        if self.motion:   # float16 flow, turned in float32 as vectors; flow needs no reference frame
+            window = apply_augmentation(window.astype(np.float32), flipped, angle, vectors=True)
+            return to_network_input(window, window[0], self.representation)
+        window = apply_augmentation(window, flipped, angle)
+        reference = apply_augmentation(clip[:1], flipped, angle)[0]
         return to_network_input(window, reference, self.representation)
 
     def batches(

@@ -55,6 +55,12 @@ def motion_cache(data: dict) -> MotionCache:
                        data.get("workers"))
 
 
+def source_frames(data: dict, motion: MotionCache) -> ClipCache:
+    """The preprocessed frames a representation starts from: the run's own, or the gray frames its
+    flows are computed from (``motion.frames``)."""
+    return motion.frames if representation(data["representation"]).motion else frames_cache(data)
+
+
 def prepare_inputs(records: Sequence[ClipRecord], data: dict, progress: bool = True) -> ClipInputs:
     """Every clip's stored data for ``data.representation`` and its test-window apex (``data.apex``).
 
@@ -63,7 +69,7 @@ def prepare_inputs(records: Sequence[ClipRecord], data: dict, progress: bool = T
     """
     stored = representation(data["representation"]).stored
     motion = motion_cache(data)
-    cache = frames_cache(data) if stored == "frames" else motion.frames
+    cache = source_frames(data, motion)
     kept, arrays, skipped = [], [], []
     for record in tqdm(records, desc="Preprocessing", unit="clip", disable=not progress):
         try:

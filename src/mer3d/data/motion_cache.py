@@ -38,7 +38,6 @@ from mer3d.errors import UserError
 
 MOTION_VERSION = 1
 APEX_ESTIMATOR = "dis-local-motion-1"   # change whenever flow.estimate_apex changes
-KINDS = ("flow", "apex-flow", "apex")
 
 
 def motion_entry(kind: str, frames: np.ndarray, method: str, reference: str, size: int,

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import softmax
 
 from ..data import load_dataset
-from ..data.inputs import frames_cache, motion_cache, resolve_apexes
+from ..data.inputs import motion_cache, resolve_apexes, source_frames
 from ..data.representation import representation
 from ..data.sampling import eval_window_starts, fit_length, take_window
 from ..errors import UserError
@@ -47,7 +47,7 @@ def deployed_evaluation(run_path: str | Path) -> dict:
         raise UserError(f"{run.predictions}: clip {missing[0][0]}/{missing[0][1]} is no longer in the dataset")
     clips = [records[(r["subject"], r["clip"])] for r in rows]
     motion = motion_cache(data)
-    cache = motion.frames if representation(data["representation"]).motion else frames_cache(data)
+    cache = source_frames(data, motion)
     frames = [cache.load(record) for record in clips]
     apexes, _ = resolve_apexes(clips, [len(f) for f in frames], data.get("apex", "annotated"), motion, progress=False)
     recognizers: dict[str, Recognizer] = {}
@@ -65,7 +65,8 @@ def deployed_evaluation(run_path: str | Path) -> dict:
               "same_prediction": float(np.mean([int(p.argmax()) == classes.index(r["predicted"])
                                                 for p, r in zip(predicted, rows)])),
               "reference": "the window's first frame (the run: the clip's onset)",
-              "apex": "estimated inside the clip" if data["representation"] == "apex-flow" else "as the run's"}
+              "apex": ("estimated inside the clip" if representation(data["representation"]).stored == "apex-flow"
+                       else "as the run's")}
     run.write_json(run.path / "deployed.json", report)
     return report
 
