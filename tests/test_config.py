@@ -28,7 +28,7 @@ def test_overrides_are_typed_and_nested(tmp_path):
     assert config["train"]["lr"] == 1e-3
     assert config["train"]["epochs"] == 7
     assert config["data"]["size"] == 64 and config["augment"]["enabled"] is False
-    assert config["protocol"] == {"name": "kfold", "k": 3, "test_subjects": []}
+    assert config["protocol"] == {"name": "kfold", "k": 3, "test_subjects": [], "train_parts": [], "test_parts": []}
     assert config["model"]["width"] == 0.5 and config["seed"] == 3
 
 
@@ -61,3 +61,29 @@ def test_ablation_presets_combine_with_the_paper_setting(ablation, key, value):
     assert config[key[0]][key[1]] == value
     assert config["preset"] == f"paper-casme2+{ablation}"
     assert config["dataset"]["name"] == "casme2" and config["train"]["lr"] == 1e-4   # the rest stays the paper's
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["dataset.parts=[casme2]"], "dataset.parts is for dataset.name=megc2019"),
+    (["dataset.name=megc2019", "dataset.parts=[casme3]"], "dataset.parts must name some of casme2, samm, smic"),
+    (["protocol.name=lodo"], "protocol.name=lodo tests on whole datasets: it needs dataset.name=megc2019"),
+    (["dataset.name=megc2019", "dataset.parts=[smic]", "protocol.name=lodo"], "lodo needs at least two parts"),
+    (["dataset.name=megc2019", "protocol.name=cross", "protocol.train_parts=[samm]"], "needs protocol.train_parts and"),
+    (["dataset.name=megc2019", "protocol.name=cross", "protocol.train_parts=[samm]", "protocol.test_parts=[samm]"],
+     "must not share a part"),
+    (["dataset.name=megc2019", "dataset.parts=[samm, smic]", "protocol.name=cross", "protocol.train_parts=[casme2]",
+      "protocol.test_parts=[samm]"], "must be among dataset.parts"),
+    (["data.fps=0"], "data.fps must be null"),
+    (["dataset.name=megc2019", "dataset.roots=[a]"], "dataset.roots must be a mapping"),
+])
+def test_composite_settings_are_checked(overrides, message):
+    with pytest.raises(UserError, match=message):
+        load_config(overrides=overrides)
+
+
+def test_roots_of_parts_given_one_by_one_add_up():
+    config = load_config(overrides=["dataset.name=megc2019", "dataset.roots.samm=/a", "dataset.roots.smic=/b",
+                                    "protocol.name=cross", "protocol.train_parts=[casme2, smic]",
+                                    "protocol.test_parts=samm", "data.fps=100"])
+    assert config["dataset"]["roots"] == {"samm": "/a", "smic": "/b"}
+    assert config["data"]["fps"] == 100

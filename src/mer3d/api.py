@@ -10,8 +10,8 @@ from pathlib import Path
 
 from .config import load_config
 from .inference.recognizer import Recognizer
-from .data import casme, casme2, inspect_dataset, load_dataset, samm, smic
-from .data.datasets import format_inspection
+from .data import casme2, inspect_dataset, load_dataset
+from .data.datasets import format_inspection, standard_classes
 from .data.representation import input_shape
 from .errors import UserError
 from .models import architecture, create_model, format_layer_table, layer_rows
@@ -23,8 +23,6 @@ from .training.trainer import resume, train
 
 __all__ = ["Recognizer", "export", "render", "compare", "demo_compare", "load_config", "load_dataset", "inspect_dataset", "format_inspection", "create_model",
            "layer_table", "benchmark", "format_benchmark", "flow_benchmark", "format_flow_benchmark", "deployed_evaluation", "format_deployed", "train", "resume", "evaluate", "metrics_table", "demo"]
-
-STANDARD_CLASSES = {"casme2": casme2.CLASSES, "casme": casme.CLASSES, "samm": samm.CLASSES, "smic": smic.CLASSES}
 
 
 def layer_table(config: dict) -> str:
@@ -41,9 +39,7 @@ def num_classes(config: dict) -> int:
     dataset = config["dataset"]
     if dataset["classes"]:
         return len(dataset["classes"])
-    if dataset["name"] == "samm":
-        return len(samm.label_set(dataset.get("labels", "emotion"))[0])
-    return len(STANDARD_CLASSES.get(dataset["name"], casme2.CLASSES))
+    return len(standard_classes(dataset["name"], dataset.get("labels", "emotion")) or casme2.CLASSES)
 
 
 def benchmark(config: dict, repeats: int = 5, predict: bool = True, progress=print) -> dict:

@@ -27,12 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="dataset tools")
     dsub = p.add_subparsers(dest="action", required=True)
     p = dsub.add_parser("inspect", help="clips per class and subject, and every sheet/folder problem")
-    p.add_argument("--dataset", required=True, choices=["casme2", "casme", "samm", "smic", "csv"])
-    p.add_argument("--root", required=True)
-    p.add_argument("--annotations")
+    p.add_argument("--dataset", required=True, choices=["casme2", "casme", "samm", "smic", "casme3", "csv", "megc2019"])
+    p.add_argument("--root", help="dataset folder (megc2019: the folder holding casme2/, samm/ and smic/)")
+    p.add_argument("--annotations", help="coding sheet or manifest (megc2019: clip list; default the official one)")
+    p.add_argument("--roots", action="append", default=[], metavar="PART=DIR",
+                   help="megc2019: a part kept elsewhere, e.g. --roots samm=/data/SAMM (repeatable)")
+    p.add_argument("--parts", help="megc2019: the parts to use, comma-separated (default casme2,samm,smic)")
     p.add_argument("--genders", help="CSV with columns subject,gender (for datasets whose annotation has none)")
-    p.add_argument("--labels", choices=["emotion", "objective"], default="emotion",
-                   help="samm: Estimated Emotion (default) or Objective Classes I..VII")
+    p.add_argument("--labels", choices=["emotion", "objective", "3class", "4class"], default="emotion",
+                   help="samm: Estimated Emotion (default) or Objective Classes I..VII; casme3: emotion (7 classes, "
+                        "default), 3class (negative/positive/surprise) or 4class (and others)")
     p.add_argument("--modality", choices=["hs", "vis", "nir"], default="hs",
                    help="smic: the HS (100 fps, default), VIS or NIR (25 fps) recordings")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -106,6 +110,16 @@ def _train(args) -> dict:
     return api.train(config, args.out)
 
 
+def _part_folders(items: list[str]) -> dict[str, str] | None:
+    """``--roots samm=/data/SAMM`` options as a mapping."""
+    if not items:
+        return None
+    bad = [item for item in items if "=" not in item]
+    if bad:
+        raise UserError(f"--roots {bad[0]!r}: expected PART=DIR, e.g. samm=/data/SAMM")
+    return dict(item.split("=", 1) for item in items)
+
+
 def _print_window(w) -> None:
     what = f"{w.label} ({w.probabilities[w.label]:.2f})" if w.label else "no face"
     print(f"{w.start_s:8.3f}-{w.end_s:8.3f} s  frames {w.start_frame}-{w.end_frame}  {what}", flush=True)
@@ -138,8 +152,11 @@ def run_command(args) -> int:
     if args.command == "model":
         print(api.layer_table(api.load_config(args.preset, args.config, args.overrides)))
     elif args.command == "datasets":
+        if not args.root and not args.roots:
+            raise UserError("datasets inspect needs --root DIR")
         report = api.inspect_dataset(args.dataset, args.root, args.annotations, args.genders, args.labels,
-                                     args.modality)
+                                     args.modality, roots=_part_folders(args.roots),
+                                     parts=args.parts.split(",") if args.parts else None)
         print(json.dumps(report, indent=2) if args.json else api.format_inspection(report))
     elif args.command == "train":
         print(api.metrics_table(_train(args)))

@@ -10,19 +10,23 @@ from typing import Any, Iterable
 
 import yaml
 
+from .data.casme3 import LABELS as CASME3_LABELS
 from .data.flow import FLOW_METHODS, FLOW_REFERENCES
 from .data.inputs import APEX_MODES
 from .data.magnify import Magnification
 from .data.representation import representation
-from .data.samm import LABELS as DATASET_LABELS
+from .data.megc2019 import NAME as COMPOSITE
+from .data.megc2019 import check_parts
+from .data.samm import LABELS as SAMM_LABELS
 from .data.smic import MODALITIES as DATASET_MODALITIES
 from .errors import UserError
+from .training.protocols import PROTOCOLS
 
 PRESET_PACKAGE = "mer3d.configs"
 # Mappings whose keys are not known in advance: a model's own constructor arguments.
 FREE_MAPPINGS = ("model.options",)
 # Settings that are null by default and take a mapping when set.
-OPTIONAL_MAPPINGS = ("data.magnify",)
+OPTIONAL_MAPPINGS = ("data.magnify", "dataset.roots")
 
 
 def preset_names() -> list[str]:
@@ -55,7 +59,9 @@ def merge(base: dict, update: dict, origin: str, prefix: str = "") -> dict:
         if key not in out:
             raise UserError(f"{origin}: unknown setting '{path}'")
         if path in OPTIONAL_MAPPINGS:
-            out[key] = value
+            # --set dataset.roots.samm=A then --set dataset.roots.smic=B name both parts
+            both = isinstance(out[key], dict) and isinstance(value, dict)
+            out[key] = {**out[key], **value} if both else value
         elif isinstance(out[key], dict):
             if not isinstance(value, dict):
                 raise UserError(f"{origin}: setting '{path}' must be a mapping")
@@ -117,7 +123,8 @@ def _check(condition: bool, message: str) -> None:
 
 def validate(config: dict) -> None:
     data, train, model, protocol = config["data"], config["train"], config["model"], config["protocol"]
-    _check(config["dataset"]["labels"] in DATASET_LABELS, f"dataset.labels must be one of {', '.join(DATASET_LABELS)}")
+    labels = tuple(dict.fromkeys(SAMM_LABELS + CASME3_LABELS))   # dataset.labels of samm and casme3
+    _check(config["dataset"]["labels"] in labels, f"dataset.labels must be one of {', '.join(labels)}")
     _check(config["dataset"]["modality"] in DATASET_MODALITIES,
            f"dataset.modality must be one of {', '.join(DATASET_MODALITIES)}")
     _check(isinstance(data["frames"], int) and data["frames"] >= 2, "data.frames must be an integer >= 2")
@@ -148,11 +155,34 @@ def validate(config: dict) -> None:
     _check(train["device"] in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
     _check(0.0 <= float(train["val_fraction"]) < 1.0, "train.val_fraction must be in [0, 1)")
     _check(float(model["width"]) > 0, "model.width must be positive")
-    _check(protocol["name"] in ("loso", "kfold", "split"), "protocol.name must be loso, kfold or split")
+    _check(data["fps"] is None or (isinstance(data["fps"], (int, float)) and not isinstance(data["fps"], bool)
+                                   and data["fps"] > 0), "data.fps must be null (native rate) or a positive number")
+    _check(protocol["name"] in PROTOCOLS, f"protocol.name must be one of {', '.join(PROTOCOLS)}")
+    _validate_composite(config["dataset"], protocol)
     _check(isinstance(protocol["k"], int) and protocol["k"] >= 2, "protocol.k must be an integer >= 2")
     _check(isinstance(config["seed"], int), "seed must be an integer")
     _check(isinstance(train["final_model"], bool), "train.final_model must be true or false")
     _check(isinstance(train["match_iterations"], bool), "train.match_iterations must be true or false")
+
+
+def _validate_composite(dataset: dict, protocol: dict) -> None:
+    """Settings of the composite benchmark and the protocols over its parts."""
+    composite = dataset["name"] == COMPOSITE
+    for key in ("roots", "parts"):
+        _check(composite or dataset[key] is None, f"dataset.{key} is for dataset.name={COMPOSITE}")
+    _check(dataset["roots"] is None or isinstance(dataset["roots"], dict),
+           "dataset.roots must be a mapping of parts to folders, e.g. {samm: /data/SAMM}")
+    parts = check_parts(dataset["parts"]) if composite else ()
+    if protocol["name"] not in ("lodo", "cross"):
+        return
+    _check(composite, f"protocol.name={protocol['name']} tests on whole datasets: it needs dataset.name={COMPOSITE}")
+    if protocol["name"] == "cross":
+        train, test = (check_parts(protocol[key] or None) if protocol[key] else () for key in ("train_parts", "test_parts"))
+        _check(bool(train) and bool(test), "protocol.name=cross needs protocol.train_parts and protocol.test_parts")
+        _check(not set(train) & set(test), "protocol.train_parts and protocol.test_parts must not share a part")
+        _check(set(train + test) <= set(parts), f"protocol.train_parts/test_parts must be among dataset.parts {list(parts)}")
+    else:
+        _check(len(parts) >= 2, "protocol.name=lodo needs at least two parts in dataset.parts")
 
 
 def dump_config(config: dict) -> str:

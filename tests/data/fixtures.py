@@ -132,3 +132,36 @@ def write_smic(root: Path, clips: list[tuple[str, str, int]], modality: str = "H
         clip = folder / subject / "micro" / emotion / f"{subject}_{SMIC_TAGS[emotion]}_{number:02d}"
         write_frames(clip, frames, pattern)
     return folder
+
+
+COMPOSITE_WORDS = {"casme2": ("disgust", "happiness", "surprise"), "samm": ("Anger", "Happiness", "Surprise")}
+
+
+def write_megc2019(root: Path, listed: list[tuple[str, str, str, int]], unlisted: int = 1) -> Path:
+    """The composite's three parts under ``root/casme2``, ``root/samm`` and ``root/smic`` (real
+    layouts, three-frame clips), holding every ``(db, subject, clip, label)`` of a clip list as the
+    list spells it (SAMM '6', SMIC 's01_ne_01' -> folders '006', 's1_ne_01'), plus ``unlisted``
+    'others' clips per part with a sheet; SMIC as its cropped release. Returns ``root``."""
+    casme2, samm = [], []
+    smic = []
+    for db, subject, clip, label in listed:
+        if db == "casme2":
+            casme2.append(casme2_row(subject.removeprefix("sub"), clip, 10, 11, 12,
+                                     emotion=COMPOSITE_WORDS["casme2"][label]))
+        elif db == "samm":
+            samm.append(samm_row(int(subject), clip, 100, 101, 102, emotion=COMPOSITE_WORDS["samm"][label]))
+        else:
+            number = int(clip.rsplit("_", 1)[1])
+            smic.append((f"s{int(subject[1:])}", ("negative", "positive", "surprise")[label], number))
+    for index in range(unlisted):
+        casme2.append(casme2_row("01", f"EP90_{index:02d}", 10, 11, 12, emotion="others"))
+        samm.append(samm_row(6, f"006_9_{index}", 100, 101, 102, emotion="Other"))
+    write_casme2(root / "casme2", casme2)
+    write_samm(root / "samm", samm)
+    write_smic(root / "smic" / "SMIC_all_cropped", smic, pattern="reg_image{}.bmp", frames=range(1, 4))
+    return root
+
+
+def read_listed(path: Path) -> list[tuple[str, str, str, int]]:
+    with open(path, newline="") as f:
+        return [(db, subject, clip, int(label)) for db, subject, clip, label in csv.reader(f)]

@@ -1,4 +1,4 @@
-from mer3d.reports.tables import metrics_markdown, metrics_table
+from mer3d.reports.tables import metrics_markdown, metrics_table, published_markdown
 
 METRICS = {"protocol": "loso", "folds": 2, "n": 4, "accuracy": 0.5, "uf1": 0.4, "uar": 0.45,
            "classes": ["a", "b"], "per_class_accuracy": {"a": 0.5, "b": 0.5}, "per_class_f1": {"a": 0.4, "b": 0.4},
@@ -21,3 +21,25 @@ def test_the_tables_say_what_the_predictions_were_made_from():
 
 def test_runs_from_before_the_input_keys_show_no_input_line():
     assert "Input:" not in metrics_table(METRICS)
+
+
+PARTS = {**METRICS, "parts": {"casme2": {"n": 3, "accuracy": 2 / 3, "uf1": 0.6, "uar": 0.75},
+                              "smic": {"n": 1, "accuracy": 0.0, "uf1": 0.0, "uar": 0.0}}}
+
+
+def test_composite_runs_get_a_table_per_part():
+    lines = metrics_table(PARTS).splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("part (pooled)"))
+    assert lines[header + 2].split() == ["CASME", "II", "3", "66.67%", "0.6000", "0.7500"]
+    assert lines[header + 3].split() == ["SMIC", "1", "0.00%", "0.0000", "0.0000"]
+    assert lines[header + 4].split() == ["all", "parts", "4", "50.00%", "0.4000", "0.4500"]
+    assert "part (pooled)" not in metrics_table(METRICS)
+
+
+def test_published_results_stand_beside_the_run():
+    published = {"STSTNet": {"composite": (0.7353, 0.7605), "casme2": (0.8382, 0.8686)}, "RCN": {"composite": (0.7432, 0.719)}}
+    text = published_markdown(PARTS, published)
+    assert "| UF1 / UAR | composite | CASME II | SMIC |" in text
+    assert "| mer3d (this run) | 0.4000 / 0.4500 | 0.6000 / 0.7500 | 0.0000 / 0.0000 |" in text
+    assert "| STSTNet | 0.7353 / 0.7605 | 0.8382 / 0.8686 | - |" in text
+    assert "| RCN | 0.7432 / 0.7190 | - | - |" in text

@@ -44,7 +44,7 @@ def test_loso_holds_out_exactly_one_subject_per_fold():
 def test_loso_orders_subjects_numerically_and_names_folds_safely():
     assert [f.name for f in loso_splits(["10", "2", "1", "2"])] == ["sub1", "sub2", "sub10"]
     assert [f.name for f in loso_splits(["sub01", "sub02"])] == ["sub01", "sub02"]
-    assert [f.name for f in loso_splits(["casme2/01", "samm/006"])] == ["subcasme2_01", "subsamm_006"]
+    assert [f.name for f in loso_splits(["casme2/sub01", "samm/006", "s1"])] == ["casme2_sub01", "s1", "samm_006"]
 
 
 def test_loso_needs_two_subjects():
@@ -169,3 +169,30 @@ def test_guard_catches_clips_tested_twice_or_never():
     with pytest.raises(AssertionError, match="never tested"):
         assert_subject_independent(never, subjects)
     assert_subject_independent(never[:1], subjects)   # a single split tests only its subjects
+
+
+def test_leave_one_dataset_out_tests_each_part_once():
+    subjects = ["casme2/sub01", "casme2/sub02", "samm/006", "smic/s1", "smic/s2"]
+    parts = ["casme2", "casme2", "samm", "smic", "smic"]
+    folds = make_folds({"name": "lodo"}, subjects, seed=0, parts=parts)
+    assert [(f.name, f.train, f.test) for f in folds] == [
+        ("casme2", (2, 3, 4), (0, 1)), ("samm", (0, 1, 3, 4), (2,)), ("smic", (0, 1, 2), (3, 4))]
+    assert_every_clip_tested_once(folds, subjects)
+
+
+def test_cross_dataset_trains_on_some_parts_and_tests_on_others():
+    subjects = ["casme2/sub01", "samm/006", "samm/007", "smic/s1"]
+    parts = ["casme2", "samm", "samm", "smic"]
+    (fold,) = make_folds({"name": "cross", "train_parts": ["casme2", "smic"], "test_parts": ["samm"]},
+                         subjects, seed=0, parts=parts)
+    assert (fold.name, fold.train, fold.test, fold.test_subjects) == (
+        "casme2+smic-to-samm", (0, 3), (1, 2), ("samm/006", "samm/007"))
+    with pytest.raises(UserError, match="no clips of dataset 'casme3'"):
+        make_folds({"name": "cross", "train_parts": ["casme3"], "test_parts": ["samm"]}, subjects, 0, parts=parts)
+
+
+def test_dataset_protocols_need_parts():
+    with pytest.raises(UserError, match="needs a dataset of several parts"):
+        make_folds({"name": "lodo"}, ["1", "2"], seed=0)
+    with pytest.raises(UserError, match="at least 2 datasets"):
+        make_folds({"name": "lodo"}, ["1", "2"], seed=0, parts=["smic", "smic"])

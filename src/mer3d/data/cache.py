@@ -161,14 +161,16 @@ def face_crop_mode(value: str | bool) -> str:
 
 def is_raw(record: ClipRecord) -> bool:
     """Whether the clip is a raw recording, the face somewhere in a bigger scene: a video, CASME II
-    frames under ``CASME2_RAW_selected``, or SMIC frames outside ``SMIC_all_cropped``. ``Cropped/``
+    frames under ``CASME2_RAW_selected``, SMIC frames outside ``SMIC_all_cropped``, or CAS(ME)^3's
+    ``color`` frames (whole-scene camera frames; the release has no cropped faces). ``Cropped/``
     and other frame folders are taken to be face crops already."""
     if record.video is not None:
         return True
     if not record.frames:
         return False
     parts = [part.lower() for part in Path(record.frames[0]).parts]
-    return RAW_FRAMES_FOLDER in parts or (record.dataset == "smic" and SMIC_CROPPED_FOLDER not in parts)
+    return (RAW_FRAMES_FOLDER in parts or record.dataset == "casme3"
+            or (record.dataset == "smic" and SMIC_CROPPED_FOLDER not in parts))
 
 
 def _clip_location(record: ClipRecord) -> Path | str:

@@ -14,10 +14,12 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from mer3d.data import casme, casme2, manifest, samm, smic
+from mer3d.data import casme, casme2, casme3, manifest, megc2019, samm, smic
+from mer3d.data.emotions import THREE_CLASSES
 from mer3d.data.frames import select_frames
 from mer3d.data.inputs import apex_agreement
-from mer3d.data.manifest import Annotation, read_subject_genders
+from mer3d.data.manifest import Annotation, annotation_file, read_subject_genders
+from mer3d.data.sampling import resample_in_time
 from mer3d.data.records import GENDERS, ClipRecord, Dataset, Problem
 from mer3d.errors import UserError
 
@@ -38,12 +40,15 @@ class DatasetSpec:
     modalities: tuple[str, ...] | None = None
 
 
+COMPOSITE = megc2019.NAME   # read by composing the loaders of its parts
 DATASETS = {
     "casme2": DatasetSpec(casme2.find_sheet, casme2.read_annotations, casme2.CLASSES, casme2.VOCABULARY),
     "casme": DatasetSpec(casme.find_sheets, casme.read_annotations, casme.CLASSES, casme.VOCABULARY),
     "samm": DatasetSpec(samm.find_sheet, samm.read_annotations, samm.CLASSES, samm.VOCABULARY, samm.label_set),
     "smic": DatasetSpec(smic.find_folders, smic.read_annotations, smic.CLASSES, smic.VOCABULARY,
                         modalities=smic.MODALITIES),
+    "casme3": DatasetSpec(casme3.find_sheet, casme3.read_annotations, casme3.CLASSES, casme3.VOCABULARY,
+                          casme3.label_set),
     "csv": DatasetSpec(manifest.find_manifest, manifest.read_manifest, None, None),
 }
 
@@ -51,7 +56,7 @@ DATASETS = {
 def load_dataset(name: str, root: str | Path, annotations: str | Path | None = None,
                  classes: list[str] | None = None, check_images: bool = False,
                  *, progress: bool = False, genders: str | Path | None = None, labels: str = "emotion",
-                 modality: str = "hs") -> Dataset:
+                 modality: str = "hs", roots: dict | None = None, parts: list[str] | None = None) -> Dataset:
     """The usable clips of ``classes`` (default: the dataset's standard set), with every problem found.
 
     ``annotations`` names the sheet/manifest when it is not found under ``root``. With
@@ -60,8 +65,43 @@ def load_dataset(name: str, root: str | Path, annotations: str | Path | None = N
     annotation has no gender column. ``labels`` chooses the sheet's label column where it has a
     choice (``dataset.labels``: SAMM's ``emotion`` or ``objective`` classes). ``modality`` chooses
     the camera of a dataset recorded by several (``dataset.modality``: SMIC's ``hs``, ``vis`` or ``nir``).
+    For the composite ``megc2019``, ``annotations`` is its clip list (default: the official one),
+    ``roots`` maps parts to folders where they are not ``root/<part>``, and ``parts`` keeps some parts.
     """
+    if name == COMPOSITE:
+        return _load_composite(root, annotations, classes, check_images, progress, roots, parts)[0]
     return _load(name, root, annotations, classes, check_images, progress, genders, labels, modality)[0]
+
+
+
+def _load_composite(root: str | Path | None, clip_list: str | Path | None, classes: list[str] | None,
+                    check_images: bool, progress: bool, roots: dict | None,
+                    parts: list[str] | None) -> tuple[Dataset, list[Path]]:
+    """The listed clips of every chosen part, each part read by its own loader with all its emotions,
+    relabelled in the list's three classes; returns the dataset and the files read (list, sheets)."""
+    if classes is not None and sorted(str(c).lower() for c in classes) != sorted(THREE_CLASSES):
+        raise UserError(f"megc2019 has the classes {', '.join(THREE_CLASSES)}; leave dataset.classes null")
+    list_path = annotation_file(clip_list) if clip_list else megc2019.official_list()
+    listed = megc2019.read_clip_list(list_path)
+    root = Path(root).expanduser() if root else None
+    if root is not None and not root.is_dir():
+        raise UserError(f"dataset root not found: {root}")
+    folders = megc2019.part_roots(root, roots, megc2019.check_parts(parts))
+    dataset = Dataset(COMPOSITE, root or next(iter(folders.values())), list(THREE_CLASSES), [])
+    files = [list_path]
+    for part, folder in folders.items():
+        spec = _spec(part)
+        vocabulary = spec.label_sets("emotion")[1] if spec.label_sets else spec.vocabulary
+        loaded, sheets = _load(part, folder, None, sorted(vocabulary), check_images, progress)
+        clips, problems = megc2019.select_listed(part, loaded.clips, [e for e in listed if e.part == part], list_path)
+        dataset.clips += clips
+        dataset.problems += loaded.problems + problems
+        if len(loaded.clips) > len(clips):
+            dataset.excluded[f"{part}: not in the clip list"] += len(loaded.clips) - len(clips)
+        files += sheets
+    rates = {clip.fps for clip in dataset.clips}
+    dataset.fps = rates.pop() if len(rates) == 1 else 0.0
+    return dataset, files
 
 
 def _load(name: str, root: str | Path, annotations: str | Path | None, classes: list[str] | None,
@@ -97,6 +137,30 @@ def _load(name: str, root: str | Path, annotations: str | Path | None, classes: 
     dataset.problems.sort(key=lambda p: (sheet_order.get(p.path, len(sheets)), p.row or 0))
     dataset.clips = subject_genders(dataset.clips, read_subject_genders(genders) if genders else [], genders)
     return dataset, sheets
+
+
+def standard_classes(name: str, labels: str = "emotion") -> tuple[str, ...] | None:
+    """A dataset's standard class set for a ``dataset.labels`` choice; None where the annotation
+    decides (a manifest)."""
+    if name == COMPOSITE:
+        return THREE_CLASSES
+    spec = _spec(name)
+    return spec.label_sets(labels)[0] if spec.label_sets else spec.classes
+
+
+def configured_dataset(config: dict) -> Dataset:
+    """The dataset of a config's ``dataset`` section, in time at ``data.fps`` where that is set."""
+    ds = config["dataset"]
+    if not ds["root"] and not (ds["name"] == COMPOSITE and ds.get("roots")):
+        raise UserError("dataset.root is not set: pass --root DIR")
+    dataset = load_dataset(ds["name"], ds["root"], ds["annotations"], ds["classes"], genders=ds["genders"],
+                           labels=ds.get("labels", "emotion"), modality=ds.get("modality", "hs"),
+                           roots=ds.get("roots"), parts=ds.get("parts"))
+    fps = config["data"].get("fps")
+    if fps:
+        dataset.clips = [resample_in_time(clip, fps) for clip in dataset.clips]
+        dataset.fps = float(fps)
+    return dataset
 
 
 def subject_key(subject: str) -> str:
@@ -140,7 +204,7 @@ def _admit(dataset: Dataset, row: Annotation, vocabulary: frozenset[str], check_
 
 def _spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
-        raise UserError(f"unknown dataset '{name}' (known: {', '.join(DATASETS)})")
+        raise UserError(f"unknown dataset '{name}' (known: {', '.join([*DATASETS, COMPOSITE])})")
     return DATASETS[name]
 
 
@@ -188,18 +252,23 @@ def _within(number: int, low: int | None, high: int | None) -> bool:
     return (low is None or number >= low) and (high is None or number <= high)
 
 
-def inspect_dataset(name: str, root: str | Path, annotations: str | Path | None = None,
-                    genders: str | Path | None = None, labels: str = "emotion", modality: str = "hs") -> dict:
-    """What ``load_dataset`` makes of a dataset, decoding every frame, as a JSON-ready report."""
-    dataset, sheets = _load(name, root, annotations, None, check_images=True, progress=True, genders=genders,
-                            labels=labels, modality=modality)
+def inspect_dataset(name: str, root: str | Path | None, annotations: str | Path | None = None,
+                    genders: str | Path | None = None, labels: str = "emotion", modality: str = "hs",
+                    roots: dict | None = None, parts: list[str] | None = None) -> dict:
+    """What ``load_dataset`` makes of a dataset, decoding every frame, as a JSON-ready report
+    (with ``clips_per_part`` for the composite)."""
+    if name == COMPOSITE:
+        dataset, sheets = _load_composite(root, annotations, None, True, True, roots, parts)
+    else:
+        dataset, sheets = _load(name, root, annotations, None, check_images=True, progress=True, genders=genders,
+                                labels=labels, modality=modality)
     apexes, unusable = apex_agreement(dataset.clips)
     dataset.problems += unusable
     per_class = Counter(clip.emotion for clip in dataset.clips)
     per_subject = Counter(clip.subject for clip in dataset.clips)
     subject_gender = {clip.subject: clip.gender or "unknown" for clip in dataset.clips}
     per_gender = Counter(subject_gender.values())
-    return {
+    report = {
         "dataset": name,
         "root": str(dataset.root),
         "annotations": [str(sheet) for sheet in sheets],
@@ -212,6 +281,11 @@ def inspect_dataset(name: str, root: str | Path, annotations: str | Path | None 
         "estimated_vs_annotated_apex": apexes,
         "problems": [dataclasses.asdict(problem) for problem in dataset.problems],
     }
+    if name == COMPOSITE:
+        report["clips_per_part"] = {part: {c: sum(1 for clip in dataset.clips if (clip.dataset, clip.emotion) == (part, c))
+                                           for c in dataset.classes}
+                                    for part in dict.fromkeys(clip.dataset for clip in dataset.clips)}
+    return report
 
 
 def format_inspection(report: dict) -> str:
@@ -224,13 +298,14 @@ def format_inspection(report: dict) -> str:
         "clips per class:",
         *_count_lines(report["clips_per_class"]),
         "",
+        *_part_lines(report.get("clips_per_part")),
         "clips per subject:",
         *_count_lines(report["clips_per_subject"]),
         "",
         "subjects per gender:",
         *_count_lines(report["subjects_per_gender"]),
         "",
-        "excluded (emotion outside the classes):" if report["excluded"] else "excluded: none",
+        "excluded (outside the class set or the clip list):" if report["excluded"] else "excluded: none",
         *_count_lines(report["excluded"]),
         "",
         _apex_line(report["estimated_vs_annotated_apex"]),
@@ -239,6 +314,15 @@ def format_inspection(report: dict) -> str:
         *(f"  {Problem(**problem)}" for problem in report["problems"]),
     ]
     return "\n".join(lines)
+
+
+def _part_lines(parts: dict | None) -> list[str]:
+    if not parts:
+        return []
+    counts = {part: f"{sum(per_class.values()):>4}  ({' / '.join(str(n) for n in per_class.values())})"
+              for part, per_class in parts.items()}
+    classes = " / ".join(next(iter(parts.values())))
+    return [f"clips per part ({classes}):", *_count_lines(counts), ""]
 
 
 def _apex_line(apexes: dict | None) -> str:

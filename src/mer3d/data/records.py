@@ -68,6 +68,10 @@ class Dataset:
     def subjects(self) -> list[str]:
         return sorted({c.subject for c in self.clips})
 
+    def parts(self) -> list[str] | None:
+        """Each clip's dataset for a composite of several (``megc2019``), else None."""
+        return [c.dataset for c in self.clips] if any(c.dataset != self.name for c in self.clips) else None
+
     def labels(self) -> list[int]:
         return [self.classes.index(c.emotion) for c in self.clips]
 

@@ -4,10 +4,14 @@ Clips are arrays shaped (T, H, W, C); a window is ``frames`` consecutive frames 
 """
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 import torch
 
 from mer3d.data.records import ClipRecord
+from mer3d.errors import UserError
 
 
 def fit_length(clip: np.ndarray, frames: int) -> np.ndarray:
@@ -73,4 +77,38 @@ def apex_index(record: ClipRecord) -> int | None:
         position = record.apex - (record.onset or 0)
         inside = position >= 0 and (record.offset is None or record.apex <= record.offset)
         return position if inside else None
+    return None
+
+
+def resample_in_time(record: ClipRecord, fps: float) -> ClipRecord:
+    """The clip as a camera at ``fps`` would have seen it (``data.fps``): for every instant
+    ``k / fps`` after the first frame, the frame nearest in time (every second frame of a 200 fps
+    clip at 100 fps; repeated frames when ``fps`` is above the clip's rate). The apex moves to the
+    nearest kept frame, so it stays annotated.
+    """
+    if not record.fps:
+        raise UserError(f"{record.source or record.key}{'' if record.row is None else f' row {record.row}'}: "
+                        f"data.fps needs the clip's frame rate, which its annotation does not give")
+    if record.fps == fps:
+        return record
+    if record.video is not None or not record.frames:
+        raise UserError(f"{record.video or record.key}: data.fps resamples frame folders; this clip is a video "
+                        f"(set data.fps: null)")
+    ratio, count = record.fps / fps, len(record.frames)
+    kept = math.floor((count - 1) / ratio + 1e-9) + 1
+    picks = [min(count - 1, int(k * ratio + 0.5)) for k in range(kept)]
+    numbers = tuple(record.frame_numbers[i] for i in picks)
+    apex = None if record.apex is None else min(numbers, key=lambda number: abs(number - record.apex))
+    return dataclasses.replace(record, frames=tuple(record.frames[i] for i in picks), frame_numbers=numbers,
+                               apex=apex, fps=float(fps))
+
+
+def clip_duration_s(record: ClipRecord) -> float | None:
+    """Seconds from the clip's first to past its last frame; None without a frame rate."""
+    if not record.fps:
+        return None
+    if record.frames:
+        return len(record.frames) / record.fps
+    if record.onset is not None and record.offset is not None:
+        return (record.offset - record.onset + 1) / record.fps
     return None

@@ -61,12 +61,25 @@ def _fold_rows(metrics: dict) -> list[list[str]]:
             ["UAR", _mean_std(metrics, "uar", _score)]]
 
 
+PART_NAMES = {"casme2": "CASME II", "samm": "SAMM", "smic": "SMIC", "composite": "composite"}
+
+
+def _part_rows(metrics: dict) -> list[list[str]]:
+    rows = [[PART_NAMES.get(part, part), str(m["n"]), _pct(m["accuracy"]), _score(m["uf1"]), _score(m["uar"])]
+            for part, m in metrics["parts"].items()]
+    return [*rows, ["all parts", str(metrics["n"]), _pct(metrics["accuracy"]), _score(metrics["uf1"]),
+                    _score(metrics["uar"])]]
+
+
 def _render(metrics: dict, grid: Grid) -> str:
-    """The three tables, in the order: pooled overall, per class, per-fold mean ± std."""
+    """The tables, in the order: pooled overall, per part (composite datasets), per class,
+    per-fold mean ± std."""
+    parts = [grid(["part (pooled)", "clips", "accuracy", "UF1", "UAR"], _part_rows(metrics))] if "parts" in metrics else []
     sections = [
         _heading(metrics),
         *([_inputs(metrics)] if _inputs(metrics) else []),
         grid(["metric (pooled)", "value"], _overall_rows(metrics)),
+        *parts,
         grid(["class", "accuracy", "F1", "support"], _class_rows(metrics)),
         "Per-fold scores (each fold scored alone, then mean ± std over folds; not the pooled result)",
         grid(["metric (per-fold)", "mean ± std"], _fold_rows(metrics)),
@@ -98,3 +111,21 @@ def metrics_table(metrics: dict) -> str:
 def metrics_markdown(metrics: dict) -> str:
     """The same tables in Markdown (for README or report.md)."""
     return _render(metrics, _markdown_grid)
+
+
+def published_markdown(metrics: dict, published: dict[str, dict[str, tuple[float, float]]]) -> str:
+    """mer3d's UF1 / UAR beside published results, overall ('composite') and per part; a dash where
+    a paper gives no number. ``published`` maps method -> {'composite' or part: (UF1, UAR)}."""
+    columns = ["composite", *metrics.get("parts", {})]
+    ours = {"composite": (metrics["uf1"], metrics["uar"]),
+            **{part: (m["uf1"], m["uar"]) for part, m in metrics.get("parts", {}).items()}}
+
+    def cells(scores: dict) -> list[str]:
+        return [f"{_score(scores[c][0])} / {_score(scores[c][1])}" if c in scores else "-" for c in columns]
+
+    rows = [["mer3d (this run)", *cells(ours)], *([method, *cells(scores)] for method, scores in published.items())]
+    header = ["UF1 / UAR", *(PART_NAMES.get(c, c) for c in columns)]
+    return ("\n## Published results (MEGC 2019 composite, LOSO over 68 subjects)\n\n"
+            "Numbers as their papers report them, each with its own recipe and inputs; mer3d's row is this run, "
+            "with a fixed number of epochs and no choice made on test subjects. Comparable only when this run "
+            "used the full official list and all three parts.\n\n" + _markdown_grid(header, rows) + "\n")

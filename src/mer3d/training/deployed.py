@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import softmax
 
-from ..data import load_dataset
+from ..data.datasets import configured_dataset
 from ..data.inputs import motion_cache, resolve_apexes, source_frames
 from ..data.representation import representation
 from ..data.sampling import eval_window_starts, fit_length, take_window
@@ -38,9 +38,7 @@ def deployed_evaluation(run_path: str | Path) -> dict:
         raise UserError(f"{run.path}: an LBP-TOP + SVM run has no network weights for predict's path")
     rows = read_csv(run.predictions)
     data = config["data"]
-    dataset = load_dataset(config["dataset"]["name"], config["dataset"]["root"], config["dataset"]["annotations"],
-                           config["dataset"]["classes"], labels=config["dataset"].get("labels", "emotion"),
-                           modality=config["dataset"].get("modality", "hs"))
+    dataset = configured_dataset(config)
     records = {(c.subject, c.name): c for c in dataset.clips}
     missing = [(r["subject"], r["clip"]) for r in rows if (r["subject"], r["clip"]) not in records]
     if missing:

@@ -3,7 +3,8 @@
 Every split works on whole subjects: the clips of a subject are always together in one of a fold's
 train, validation or test sets, so a model is never scored on a person it was trained or tuned on.
 Folds hold indices into the clip list; ``subjects`` everywhere is the subject of each clip, in
-clip order (so it repeats).
+clip order (so it repeats), and ``parts`` the dataset each clip comes from (composite benchmarks,
+whose subjects are namespaced per part, so whole datasets are whole subjects too).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..errors import UserError
 
-PROTOCOLS = ("loso", "kfold", "split")
+PROTOCOLS = ("loso", "kfold", "split", "lodo", "cross")
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,10 @@ def _fold(name: str, subjects: Sequence[str], test_subjects: Sequence[str]) -> F
 
 
 def _loso_name(subject: str) -> str:
-    # Fold names become folder names: keep them to safe characters, and CASME II's '01' -> 'sub01'.
+    # Fold names become folder names: keep them to safe characters, and CASME II's '01' -> 'sub01'
+    # (a name that starts with a letter, 's1' or 'casme2/sub01', is kept).
     safe = re.sub(r"[^\w.-]+", "_", subject)
-    return safe if safe.startswith("sub") else f"sub{safe}"
+    return f"sub{safe}" if safe[:1].isdigit() else safe
 
 
 def loso_splits(subjects: Sequence[str]) -> list[Fold]:
@@ -106,6 +108,33 @@ def fixed_split(subjects: Sequence[str], test_subjects: Sequence[str]) -> list[F
     return [_fold("split", subjects, wanted)]
 
 
+def leave_one_dataset_out(subjects: Sequence[str], parts: Sequence[str]) -> list[Fold]:
+    """One fold per dataset, named ``<part>``: test on every clip of it, train on the others."""
+    subjects, parts = _as_strings(subjects), [str(part) for part in parts]
+    unique = list(dict.fromkeys(parts))
+    if len(unique) < 2:
+        raise UserError(f"leave-one-dataset-out needs clips of at least 2 datasets, found {unique}")
+    return [_part_fold(part, subjects, parts, [p for p in unique if p != part], [part]) for part in unique]
+
+
+def cross_dataset(subjects: Sequence[str], parts: Sequence[str], train_parts: Sequence[str],
+                  test_parts: Sequence[str]) -> list[Fold]:
+    """One fold named ``<train>-to-<test>``: train on the clips of ``train_parts``, test on those
+    of ``test_parts``; clips of other parts are not used."""
+    subjects, parts = _as_strings(subjects), [str(part) for part in parts]
+    for wanted in (*train_parts, *test_parts):
+        if wanted not in parts:
+            raise UserError(f"protocol: no clips of dataset '{wanted}' (found: {', '.join(dict.fromkeys(parts))})")
+    name = f"{'+'.join(train_parts)}-to-{'+'.join(test_parts)}"
+    return [_part_fold(name, subjects, parts, train_parts, test_parts)]
+
+
+def _part_fold(name: str, subjects: list[str], parts: list[str], train_parts, test_parts) -> Fold:
+    test = tuple(i for i, part in enumerate(parts) if part in test_parts)
+    train = tuple(i for i, part in enumerate(parts) if part in train_parts)
+    return Fold(name, train, test, test_subjects=tuple(_unique_sorted(subjects[i] for i in test)))
+
+
 def _validation_count(fraction: float, n_train_subjects: int) -> int:
     """round(fraction * n), half up, at least 1, always leaving at least one subject to train on."""
     if fraction <= 0 or n_train_subjects < 2:
@@ -139,22 +168,34 @@ def with_validation(fold: Fold, subjects: Sequence[str], fraction: float, seed: 
     )
 
 
-def make_folds(protocol: dict, subjects: Sequence[str], seed: int, val_fraction: float = 0.0) -> list[Fold]:
-    """Folds for the config's ``protocol`` section (``name``: loso | kfold | split, ``k``,
-    ``test_subjects``), each with ``val_fraction`` of its training subjects held out for
-    validation. The result is checked with :func:`assert_subject_independent`."""
+def make_folds(protocol: dict, subjects: Sequence[str], seed: int, val_fraction: float = 0.0,
+               parts: Sequence[str] | None = None) -> list[Fold]:
+    """Folds for the config's ``protocol`` section (``name``: loso | kfold | split | lodo | cross,
+    ``k``, ``test_subjects``, ``train_parts``, ``test_parts``), each with ``val_fraction`` of its
+    training subjects held out for validation. ``parts`` (each clip's dataset) is needed by lodo
+    and cross. The result is checked with :func:`assert_subject_independent`."""
     name = protocol.get("name")
+    if name in ("lodo", "cross") and parts is None:
+        raise UserError(f"protocol.name={name} needs a dataset of several parts (dataset.name=megc2019)")
     if name == "loso":
         folds = loso_splits(subjects)
     elif name == "kfold":
         folds = kfold_subject_splits(subjects, protocol.get("k"), seed)
     elif name == "split":
         folds = fixed_split(subjects, protocol.get("test_subjects") or [])
+    elif name == "lodo":
+        folds = leave_one_dataset_out(subjects, parts)
+    elif name == "cross":
+        folds = cross_dataset(subjects, parts, _names(protocol.get("train_parts")), _names(protocol.get("test_parts")))
     else:
         raise UserError(f"protocol.name must be one of {', '.join(PROTOCOLS)}, got {name!r}")
     folds = [with_validation(fold, subjects, val_fraction, seed) for fold in folds]
     assert_subject_independent(folds, subjects)
     return folds
+
+
+def _names(value) -> list[str]:
+    return [value] if isinstance(value, str) else [str(v) for v in value or []]
 
 
 def assert_subject_independent(folds: Sequence[Fold], subjects: Sequence[str]) -> None:

@@ -8,12 +8,14 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..data.inputs import overall_apex_source
+from ..data.megc2019 import NAME as COMPOSITE
+from ..data.megc2019 import PUBLISHED
 from ..data.records import Dataset
 from ..data.representation import flow_resolution
 from ..data.representation import representation as registered_representation
 from ..errors import UserError
 from ..reports.plots import plot_confusion, plot_history, plot_per_class
-from ..reports.tables import metrics_markdown
+from ..reports.tables import metrics_markdown, published_markdown
 from .classical import MODEL_NAME as CLASSICAL
 from .metrics import classification_report, per_fold_mean
 from .run_dir import RunDir, read_csv, write_csv
@@ -27,7 +29,7 @@ def prediction_rows(dataset: Dataset, results: list[dict], window_sources: list[
     for result in results:
         for index, probs in zip(result["test"], result["probabilities"]):
             clip = dataset.clips[index]
-            row = {"fold": result["fold"], "subject": clip.subject, "clip": clip.name,
+            row = {"fold": result["fold"], "part": clip.dataset, "subject": clip.subject, "clip": clip.name,
                    "true": clip.emotion, "predicted": dataset.classes[int(np.argmax(probs))],
                    "apex_source": window_sources[index]}
             row.update({f"p_{c}": f"{p:.6f}" for c, p in zip(dataset.classes, probs)})
@@ -37,8 +39,10 @@ def prediction_rows(dataset: Dataset, results: list[dict], window_sources: list[
 
 def write_report(run: RunDir, dataset: Dataset, results: list[dict], window_sources: list[str]) -> dict:
     classes = dataset.classes
-    columns = ["fold", "subject", "clip", "true", "predicted", "apex_source"] + [f"p_{c}" for c in classes]
-    write_csv(run.predictions, prediction_rows(dataset, results, window_sources), columns)
+    parts = ["part"] if dataset.parts() is not None else []    # the column only where clips' datasets differ
+    columns = ["fold", *parts, "subject", "clip", "true", "predicted", "apex_source"] + [f"p_{c}" for c in classes]
+    rows = [{key: row[key] for key in columns} for row in prediction_rows(dataset, results, window_sources)]
+    write_csv(run.predictions, rows, columns)
     write_csv(run.history, [row for r in results for row in r["history"]], HISTORY_COLUMNS)
     return evaluate(run.path, classes=classes)
 
@@ -86,6 +90,8 @@ def evaluate(run_path: str | Path, classes: list[str] | None = None) -> dict:
     metrics = {**classification_report(y_true, y_pred, classes), **per_fold_mean(per_fold),
                "protocol": config["protocol"]["name"], "folds": len(folds), "seed": config["seed"],
                "preset": config.get("preset"), **evaluation_inputs(config, rows)}
+    if "part" in rows[0]:
+        metrics["parts"] = part_metrics(rows, y_true, y_pred, classes)
     run.write_json(run.metrics, metrics)
     title = f"{config['dataset']['name']} ({config['protocol']['name']}, {len(folds)} folds)"
     plot_confusion(metrics["confusion_matrix"], classes, run.path / "confusion_matrix.png", f"Confusion matrix: {title}")
@@ -93,5 +99,17 @@ def evaluate(run_path: str | Path, classes: list[str] | None = None) -> dict:
                    f"Per-class accuracy: {title}")
     if run.history.is_file():
         plot_history(_history(run), run.path / "training_curves.png", f"Training: {title}")
-    atomic_write_text(run.report, f"# mer3d run report\n\n{title}\n\n{metrics_markdown(metrics)}\n")
+    published = published_markdown(metrics, PUBLISHED) if config["dataset"]["name"] == COMPOSITE else ""
+    atomic_write_text(run.report, f"# mer3d run report\n\n{title}\n\n{metrics_markdown(metrics)}\n{published}")
     return metrics
+
+
+def part_metrics(rows: list[dict], y_true: list[int], y_pred: list[int], classes: list[str]) -> dict:
+    """Accuracy, UF1, UAR and confusion matrix of each part's pooled predictions (the table
+    composite benchmarks publish); UF1 and UAR over the classes the part has clips of."""
+    parts = {}
+    for part in dict.fromkeys(r["part"] for r in rows):
+        chosen = [i for i, r in enumerate(rows) if r["part"] == part]
+        report = classification_report([y_true[i] for i in chosen], [y_pred[i] for i in chosen], classes)
+        parts[part] = {key: report[key] for key in ("n", "accuracy", "uf1", "uar", "confusion_matrix")}
+    return parts

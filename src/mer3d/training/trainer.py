@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..data import load_dataset
+from ..data.datasets import configured_dataset
 from ..data.augment import augmentation_plan
 from ..data.clips import EvalClips, TrainClips, batch_bounds
+from ..data.sampling import clip_duration_s
 from ..data.inputs import prepare_inputs
 from ..data.records import Dataset
 from ..data.representation import input_shape
@@ -69,12 +70,8 @@ def check_model(config: dict, dataset: Dataset) -> None:
 
 
 def prepare_data(config: dict) -> PreparedData:
-    ds_cfg, data_cfg = config["dataset"], config["data"]
-    if not ds_cfg["root"]:
-        raise UserError("dataset.root is not set: pass --root DIR")
-    dataset = load_dataset(ds_cfg["name"], ds_cfg["root"], ds_cfg["annotations"], ds_cfg["classes"],
-                           genders=ds_cfg["genders"], labels=ds_cfg.get("labels", "emotion"),
-                           modality=ds_cfg.get("modality", "hs"))
+    data_cfg = config["data"]
+    dataset = configured_dataset(config)
     for problem in dataset.problems:
         log.warning("%s", problem)
     if len(dataset.clips) < 2:
@@ -243,8 +240,7 @@ def finish_fold(config, data: PreparedData, fold: Fold, model, arch: dict, histo
     """Test the fold's final model once, then save its weights and result; drop the checkpoint."""
     probs = predict_probabilities(model, eval_clips(data, fold.test, config), config) if fold.test else np.zeros((0, 0))
     train_clips = [data.dataset.clips[i] for i in fold.train]   # the artefact must not depend on test subjects
-    durations = [(c.offset - c.onset + 1) / c.fps for c in train_clips
-                 if c.onset is not None and c.offset is not None and c.fps]
+    durations = [d for d in map(clip_duration_s, train_clips) if d is not None]
     save_weights(model, run.weights(fold.name), arch, data.dataset.classes, extra={
         "data": config["data"], "fold": fold.name, "train_subjects": sorted({c.subject for c in train_clips}),
         "fps": data.dataset.fps, "typical_duration_s": float(np.median(durations)) if durations else None,
@@ -271,7 +267,8 @@ def execute(config: dict, run: RunDir, data: PreparedData | None = None) -> dict
     if data is None:
         data = prepare_data(config)
     subjects = [c.subject for c in data.dataset.clips]
-    folds = make_folds(config["protocol"], subjects, config["seed"], config["train"]["val_fraction"])
+    folds = make_folds(config["protocol"], subjects, config["seed"], config["train"]["val_fraction"],
+                       data.dataset.parts())
     classical = config["model"]["name"] == CLASSICAL
     # LBP-TOP features depend on one clip each, never on the fold: computed once per run.
     fit_fold = partial(train_classical_fold, features=lbptop_features(data)) if classical else train_fold
