@@ -89,3 +89,21 @@ def test_lbptop_svm_baseline_through_the_cli(capsys, tmp_path, demo_root, tiny_o
     metrics = json.loads((run / "metrics.json").read_text())
     assert sum(map(sum, metrics["confusion_matrix"])) == 24 and metrics["folds"] == 2
     assert not (run / "model.safetensors").exists()          # no deployable weights for an SVM
+
+
+def test_demo_of_the_composite_end_to_end(capsys, tmp_path, monkeypatch):
+    """`mer3d demo --dataset megc2019` at a small size: the three layouts, LOSO, metrics per part."""
+    import functools
+
+    from mer3d.data import demo
+    small = functools.partial(demo.generate_composite_demo, subjects_per_part=2, clips_per_subject=4,
+                              frame_size=(68, 56), progress=False)
+    monkeypatch.setattr(demo, "generate_composite_demo", small)
+    out = tmp_path / "demo"
+    assert main(["demo", "--dataset", "megc2019", "--out", str(out)]) == 0
+    assert {p.name for p in (out / "data").iterdir()} >= {"casme2", "samm", "smic", "megc2019_demo_3class.csv"}
+    metrics = json.loads((out / "run" / "metrics.json").read_text())
+    assert metrics["folds"] == 6 and set(metrics["parts"]) == {"casme2", "samm", "smic"}
+    assert all(set(p) >= {"accuracy", "uf1", "uar", "confusion_matrix"} for p in metrics["parts"].values())
+    assert (out / "run" / "model.safetensors").is_file()
+    assert "part (pooled)" in capsys.readouterr().out

@@ -111,20 +111,27 @@ def compare(spec: str | Path, out: str | Path, overrides: list[str] = ()) -> str
     return (Path(out) / "comparison.md").read_text()
 
 
-def demo_compare(out: str | Path = "runs/demo") -> str:
-    """The shipped demo comparison on the demo dataset under ``out/data``, into ``out/compare``."""
+DEMOS = {"casme2": ("demo", "demo"), "megc2019": ("demo+megc2019", "megc2019-demo")}   # preset, comparison
+
+
+def demo_compare(out: str | Path = "runs/demo", dataset: str = "casme2") -> str:
+    """The shipped demo comparison of ``dataset`` on the demo data under ``out/data``, into ``out/compare``."""
     out = Path(out)
-    return compare("demo", out / "compare", [f"dataset.root={out / 'data'}", f"data.cache_dir={out / 'cache'}"])
+    return compare(_demo_kind(dataset)[1], out / "compare",
+                   [f"dataset.root={out / 'data'}", f"data.cache_dir={out / 'cache'}"])
 
 
-def demo(out: str | Path = "runs/demo") -> tuple[dict, Path]:
-    """Generate the built-in synthetic dataset under ``out/data``, train the demo preset on it with
-    leave-one-subject-out into ``out/run`` (resuming an interrupted demo), and return the metrics."""
-    from .data.demo import generate_demo
+def demo(out: str | Path = "runs/demo", dataset: str = "casme2") -> tuple[dict, Path]:
+    """Generate a built-in synthetic dataset under ``out/data`` (``casme2``: CASME II layout;
+    ``megc2019``: the composite's three parts in their layouts and its clip list), train the demo
+    preset on it with leave-one-subject-out into ``out/run`` (resuming an interrupted demo), and
+    return the metrics."""
+    from .data.demo import generate_composite_demo, generate_demo
 
+    preset = _demo_kind(dataset)[0]
     out = Path(out)
-    root = generate_demo(out / "data")
-    config = load_config("demo", overrides=[f"dataset.root={root}", f"data.cache_dir={out / 'cache'}"])
+    root = (generate_composite_demo if dataset == "megc2019" else generate_demo)(out / "data")
+    config = load_config(preset, overrides=[f"dataset.root={root}", f"data.cache_dir={out / 'cache'}"])
     run = out / "run"
     if (run / "config.yaml").is_file():
         from .training.run_dir import RunDir
@@ -132,3 +139,9 @@ def demo(out: str | Path = "runs/demo") -> tuple[dict, Path]:
             raise UserError(f"{run}: holds a demo run with other settings; remove it or pass another --out")
         return resume(run), run
     return train(config, run), run
+
+
+def _demo_kind(dataset: str) -> tuple[str, str]:
+    if dataset not in DEMOS:
+        raise UserError(f"no demo of dataset '{dataset}' (demos: {', '.join(DEMOS)})")
+    return DEMOS[dataset]

@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
     p = sub.add_parser("demo", help="generate the demo dataset, train on it with LOSO, report")
-    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--dataset", choices=["casme2", "megc2019"], default="casme2",
+                   help="casme2 (CASME II layout, default) or megc2019 (the composite: casme2/, samm/, smic/)")
+    p.add_argument("--out", help="default runs/demo (runs/demo-megc2019 for --dataset megc2019)")
     p.add_argument("--compare", action="store_true", help="also run the small demo comparison")
     return parser
 
@@ -179,11 +181,12 @@ def run_command(args) -> int:
         overrides = args.overrides + ([f"dataset.root={args.root}"] if args.root else [])
         print(api.compare(args.config, args.out, overrides))
     elif args.command == "demo":
-        metrics, run = api.demo(args.out)
+        out = args.out or ("runs/demo" if args.dataset == "casme2" else f"runs/demo-{args.dataset}")
+        metrics, run = api.demo(out, args.dataset)
         print(api.metrics_table(metrics))
         print(f"\nreport: {run / 'report.md'} (plots and predictions beside it)")
         if args.compare:
-            print(api.demo_compare(args.out))
+            print(api.demo_compare(out, args.dataset))
     return 0
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from mer3d.data import demo
+from mer3d.data.demo import clips, generate
 from mer3d.data.datasets import load_dataset
 from mer3d.errors import UserError
 
@@ -151,7 +152,7 @@ def test_complete_set_is_returned_without_regenerating(tiny, monkeypatch):
     def must_not_run(*args, **kwargs):
         raise AssertionError("regenerated a complete demo set")
 
-    monkeypatch.setattr(demo, "write_dataset", must_not_run)
+    monkeypatch.setattr(generate, "write_dataset", must_not_run)
     assert demo.generate_demo(tiny, **TINY) == tiny
     assert {p: p.stat().st_mtime_ns for p in tiny.rglob("*")} == before
 
@@ -172,8 +173,8 @@ def test_killed_generation_leaves_no_dataset(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_render(subject, plan)
 
-    real_render = demo.render_clip
-    monkeypatch.setattr(demo, "render_clip", crash_on_third_clip)
+    real_render = clips.render_clip
+    monkeypatch.setattr(clips, "render_clip", crash_on_third_clip)
     with pytest.raises(KeyboardInterrupt):
         demo.generate_demo(tmp_path / "data", **TINY)
     assert list(tmp_path.iterdir()) == []

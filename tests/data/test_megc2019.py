@@ -117,3 +117,32 @@ def test_classes_other_than_the_three_are_refused(tmp_path):
     root = write_megc2019(tmp_path / "c", SMALL)
     with pytest.raises(UserError, match="leave dataset.classes null"):
         load_dataset("megc2019", root, small_list(tmp_path, SMALL), classes=["negative", "positive"])
+
+
+def test_a_root_with_its_own_list_uses_it_else_the_official_one(tmp_path):
+    root = write_megc2019(tmp_path / "c", SMALL)
+    assert inspect_dataset("megc2019", root)["annotations"][0] == str(official_list())
+    small_list(root, SMALL).rename(root / "megc2019_demo_3class.csv")
+    report = inspect_dataset("megc2019", root)
+    assert report["annotations"][0] == str(root / "megc2019_demo_3class.csv")
+    assert report["clips_total"] == 6 and report["problems"] == []
+
+
+def test_cli_inspect_megc2019_json_has_the_casme2_keys_and_clips_per_part(tmp_path, capsys):
+    import json
+
+    from mer3d.cli import main
+    root = write_megc2019(tmp_path / "c", SMALL)
+    shutil.move(root / "smic", tmp_path / "SMIC")
+    listed = small_list(tmp_path, SMALL)
+    assert main(["datasets", "inspect", "--dataset", "megc2019", "--root", str(root), "--annotations", str(listed),
+                 "--roots", f"smic={tmp_path / 'SMIC'}", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"clips_total", "clips_per_class", "clips_per_subject", "excluded", "problems"} <= set(report)
+    assert report["clips_per_part"]["smic"] == {"negative": 1, "positive": 1, "surprise": 0}
+    assert main(["datasets", "inspect", "--dataset", "megc2019", "--root", str(root), "--annotations", str(listed),
+                 "--parts", "casme2,samm"]) == 0
+    text = capsys.readouterr().out
+    assert "clips per part (negative / positive / surprise):" in text and "smic" not in text.split("clips per part")[1].split("\n\n")[0]
+    assert main(["datasets", "inspect", "--dataset", "megc2019", "--root", str(root), "--annotations", str(listed)]) == 2
+    assert "part smic not found" in capsys.readouterr().err

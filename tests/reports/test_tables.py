@@ -1,4 +1,4 @@
-from mer3d.reports.tables import metrics_markdown, metrics_table, published_markdown
+from mer3d.reports.tables import metrics_markdown, metrics_table, published_markdown, run_scores
 
 METRICS = {"protocol": "loso", "folds": 2, "n": 4, "accuracy": 0.5, "uf1": 0.4, "uar": 0.45,
            "classes": ["a", "b"], "per_class_accuracy": {"a": 0.5, "b": 0.5}, "per_class_f1": {"a": 0.4, "b": 0.4},
@@ -38,8 +38,15 @@ def test_composite_runs_get_a_table_per_part():
 
 def test_published_results_stand_beside_the_run():
     published = {"STSTNet": {"composite": (0.7353, 0.7605), "casme2": (0.8382, 0.8686)}, "RCN": {"composite": (0.7432, 0.719)}}
-    text = published_markdown(PARTS, published)
+    text = published_markdown({"mer3d (this run)": run_scores(PARTS)}, published)
     assert "| UF1 / UAR | composite | CASME II | SMIC |" in text
     assert "| mer3d (this run) | 0.4000 / 0.4500 | 0.6000 / 0.7500 | 0.0000 / 0.0000 |" in text
-    assert "| STSTNet | 0.7353 / 0.7605 | 0.8382 / 0.8686 | - |" in text
-    assert "| RCN | 0.7432 / 0.7190 | - | - |" in text
+    assert "| STSTNet (published) | 0.7353 / 0.7605 | 0.8382 / 0.8686 | - |" in text
+    assert "| RCN (published) | 0.7432 / 0.7190 | - | - |" in text
+
+
+def test_the_input_line_names_a_common_frame_rate():
+    resampled = {**METRICS, "representation": "gray", "eval_windows": 1, "apex_source": "annotated",
+                 "scoring_precision": "fp32", "fps": 100}
+    assert ("Input: gray (frames); every clip resampled to 100 fps; test windows on annotated apexes; scored in fp32"
+            in metrics_table(resampled).splitlines())

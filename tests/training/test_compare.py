@@ -110,3 +110,24 @@ def test_every_cell_of_a_shipped_comparison_runs(tmp_path, demo_root, shipped):
         assert seen["flow"] == ("vgg3d", "flow") and seen["flow+strain"] == ("vgg3d", "flow+strain")
         assert seen["ststnet"] == ("ststnet", "apex-flow") and seen["off-apexnet"] == ("off-apexnet", "apex-flow")
         assert seen["lbptop-svm"] == ("lbptop-svm", "gray")
+
+
+@pytest.mark.parametrize("shipped", ["megc2019", "megc2019-demo"])
+def test_the_composite_comparisons_run_loso_and_print_the_published_results(tmp_path, composite_root, shipped):
+    """Every cell of the composite comparisons, LOSO over the small composite's 6 subjects of 3 parts."""
+    spec = yaml.safe_load((files("mer3d.configs") / "compare" / f"{shipped}.yaml").read_text())
+    spec.update(seeds=[0], dataset={"root": str(composite_root)},
+                set=[*spec["set"], *TINY, f"data.cache_dir={tmp_path / 'cache'}", "train.epochs=1",
+                     "train.final_model=false", *FAST_MOTION])
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["compare", "--config", str(path), "--out", str(tmp_path / "out")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "out" / "comparison.csv")))
+    assert [r["cell"] for r in rows] == [c["name"] for c in spec["cells"]]
+    assert all(r["skipped"] == "" and r["smic_uf1_mean"] != "" for r in rows)
+    text = (tmp_path / "out" / "comparison.md").read_text()
+    assert "| UF1 / UAR | composite | CASME II | SAMM | SMIC |" in text
+    assert "| STSTNet (published) | 0.7353 / 0.7605 | 0.8382 / 0.8686 | 0.6588 / 0.6810 | 0.6801 / 0.7013 |" in text
+    metrics = json.loads((tmp_path / "out" / "runs" / "ststnet" / "seed0" / "metrics.json").read_text())
+    assert (metrics["folds"], list(metrics["parts"])) == (6, ["casme2", "samm", "smic"])
+    assert metrics["apex_source"] == "mixed"     # SMIC's apexes are estimated

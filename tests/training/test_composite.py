@@ -38,7 +38,7 @@ def test_loso_over_the_composite_reports_each_part(composite, tmp_path):
     root, listed = composite
     assert train(root, listed, tmp_path / "run", tmp_path / "cache") == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["folds"] == 6 and metrics["n"] == 9
+    assert metrics["folds"] == 6 and metrics["n"] == 9 and metrics["fps"] == 100
     assert list(metrics["parts"]) == ["casme2", "samm", "smic"]
     for part in metrics["parts"].values():
         assert set(part) == {"n", "accuracy", "uf1", "uar", "confusion_matrix"} and part["n"] == 3

@@ -24,13 +24,13 @@ import re
 from pathlib import Path
 
 import openpyxl
-import pandas as pd
 
 from mer3d.atomic import atomic_path
 from mer3d.data.emotions import THREE_CLASSES, three_class
-from mer3d.data.frames import list_frames, subfolders
-from mer3d.data.manifest import (NOT_ANNOTATED, Annotation, BadRow, Cells, annotation_file, find_one,
-                                 match_columns, normalise_header, read_rows, read_spreadsheet)
+from mer3d.data.frames import list_frames, subfolders, subject_parents
+from mer3d.data.manifest import (Annotation, BadRow, Cells, header_table, match_columns, minus_one_as_missing,
+                                 read_rows, read_spreadsheet)
+from mer3d.data.manifest import find_sheet as find_sheet_by_name
 from mer3d.data.records import Problem
 from mer3d.errors import UserError
 
@@ -48,8 +48,6 @@ REQUIRED = (SUBJECT, FILENAME, ONSET, APEX, OFFSET, EMOTION)
 HEADER = (SUBJECT, FILENAME, ONSET, APEX, OFFSET, AU, OBJECTIVE, EMOTION)
 FRAMES_FOLDER = "color"
 SUBJECT_FOLDER = re.compile(r"spno\.?0*(\d+)", re.IGNORECASE)
-_SEARCH_DEPTH = 4
-_NO_APEX = "-1"
 
 
 def label_set(labels: str = "emotion") -> tuple[tuple[str, ...], frozenset[str]]:
@@ -75,16 +73,7 @@ def label(emotion: str, labels: str) -> str:
 def find_sheet(root: Path, annotations: str | Path | None) -> list[Path]:
     """The sheet: ``annotations`` if given, else the v2 JpgIndex sheet (or the one other
     ``cas(me)3_part_A_ME_label*.xlsx``) under root, or beside root when root is the frames folder."""
-    if annotations:
-        return [annotation_file(annotations)]
-    for pattern in (SHEET_NAME, SHEET_PATTERN):
-        sheet = find_one(root, pattern)
-        if sheet is None:   # root may be the frames folder, the sheet beside it
-            beside = sorted(p for p in root.parent.glob(pattern) if p.is_file())
-            sheet = beside[0] if len(beside) == 1 else None
-        if sheet is not None:
-            return [sheet]
-    raise UserError(f"{root}: no {SHEET_PATTERN} sheet found; name it with --annotations")
+    return find_sheet_by_name(root, annotations, (SHEET_NAME, SHEET_PATTERN))
 
 
 def read_annotations(root: Path, sheets: list[Path], labels: str = "emotion") -> tuple[list[Annotation], list[Problem]]:
@@ -92,9 +81,9 @@ def read_annotations(root: Path, sheets: list[Path], labels: str = "emotion") ->
     ``<subject>/<Filename>/color`` folder; rows are numbered as in the sheet (title rows included)."""
     label_set(labels)
     (sheet,) = sheets
-    table, header_row = header_table(read_spreadsheet(sheet), sheet)
+    table, header_row = header_table(read_spreadsheet(sheet), sheet, REQUIRED)
     headers = match_columns(table.columns, REQUIRED, (AU,), sheet)
-    table[headers[APEX]] = table[headers[APEX]].map(_apex_cell)
+    table[headers[APEX]] = table[headers[APEX]].map(minus_one_as_missing)
     parents = frame_parents(root)
     subjects = subject_folders(parents)
 
@@ -123,36 +112,9 @@ def subject_number(text: str) -> int:
     raise BadRow(f"column {SUBJECT}: '{text}' is not a subject (spNO.1 or 1)")
 
 
-def header_table(table: pd.DataFrame, sheet: Path) -> tuple[pd.DataFrame, int]:
-    """The rows below the header row, under its names, and the header's 1-based sheet row.
-
-    ``table`` is the sheet as ``read_spreadsheet`` gives it (its first row as column names). The
-    header row is the first one naming every column the sheet needs.
-    """
-    first = [None if str(name).startswith("Unnamed:") else name for name in table.columns]
-    grid = [first, *table.itertuples(index=False, name=None)]
-    wanted = {normalise_header(name) for name in REQUIRED}
-    for index, cells in enumerate(grid):
-        if wanted <= {normalise_header(cell) for cell in cells if not _blank(cell)}:
-            names = [f"Unnamed: {i}" if _blank(cell) else str(cell).strip() for i, cell in enumerate(cells)]
-            return pd.DataFrame(grid[index + 1:], columns=names, dtype=object), index + 1
-    raise UserError(f"{sheet}: no header row naming {', '.join(REQUIRED[:-1])} and {REQUIRED[-1]}")
-
-
 def frame_parents(root: Path) -> list[Path]:
     """Folders at or below root (a few levels) holding ``spNO.<n>`` subject folders, shallowest first."""
-    parents, level = [], [root]
-    for _ in range(_SEARCH_DEPTH):
-        below = []
-        for folder in level:
-            children = sorted(subfolders(folder))
-            if any(SUBJECT_FOLDER.fullmatch(child.name) for child in children):
-                parents.append(folder)
-            below += [child for child in children if not SUBJECT_FOLDER.fullmatch(child.name)]
-        level = below
-    if not parents:
-        raise UserError(f"{root}: no CAS(ME)^3 subject folders (spNO.1, spNO.2, ...) found; is this the dataset root?")
-    return parents
+    return subject_parents(root, SUBJECT_FOLDER, "CAS(ME)^3 subject folders (spNO.1, spNO.2, ...)")
 
 
 def subject_folders(parents: list[Path]) -> dict[int, list[Path]]:
@@ -180,17 +142,6 @@ def clip_folder(parents: list[Path], subjects: dict[int, list[Path]], number: in
             return clip
     subject = subjects.get(number, [parents[0] / f"spNO.{number}"])[0]
     return subject / name / FRAMES_FOLDER
-
-
-def _blank(cell) -> bool:
-    return cell is None or (not isinstance(cell, str) and pd.isna(cell)) or not str(cell).strip()
-
-
-def _apex_cell(value):
-    # An apex of -1 is not annotated, as '/' (which Cells.frame knows) and blank are.
-    if not _blank(value) and str(value).strip() in (_NO_APEX, f"{_NO_APEX}.0"):
-        return NOT_ANNOTATED
-    return value
 
 
 def write_casme3_sheet(path: str | Path, rows: list[dict], title_rows: int = 0,

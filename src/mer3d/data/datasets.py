@@ -81,11 +81,11 @@ def _load_composite(root: str | Path | None, clip_list: str | Path | None, class
     relabelled in the list's three classes; returns the dataset and the files read (list, sheets)."""
     if classes is not None and sorted(str(c).lower() for c in classes) != sorted(THREE_CLASSES):
         raise UserError(f"megc2019 has the classes {', '.join(THREE_CLASSES)}; leave dataset.classes null")
-    list_path = annotation_file(clip_list) if clip_list else megc2019.official_list()
-    listed = megc2019.read_clip_list(list_path)
     root = Path(root).expanduser() if root else None
     if root is not None and not root.is_dir():
         raise UserError(f"dataset root not found: {root}")
+    list_path = annotation_file(clip_list) if clip_list else megc2019.clip_list(root)
+    listed = megc2019.read_clip_list(list_path)
     folders = megc2019.part_roots(root, roots, megc2019.check_parts(parts))
     dataset = Dataset(COMPOSITE, root or next(iter(folders.values())), list(THREE_CLASSES), [])
     files = [list_path]

@@ -47,24 +47,26 @@ def image_decodes(path: str | Path) -> bool:
     return cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None
 
 
-def subject_parents(root: Path) -> list[Path]:
+def subject_parents(root: Path, pattern: re.Pattern = SUBJECT_FOLDER,
+                    what: str = "subject folders (sub01, sub02, ...)") -> list[Path]:
     """Folders at or below ``root`` that hold subject folders (``sub01`` ...), shallowest first.
 
     Copies of the datasets wrap the subject folders differently (``Cropped/``,
     ``CASME2_RAW_selected/CASME2_RAW_selected/``, ``CASME_A/Section A/``, or none when ``root`` is
-    the frames folder itself), so they are searched for rather than assumed.
+    the frames folder itself), so they are searched for rather than assumed. ``pattern`` names a
+    subject folder (CASME II's ``sub01`` by default), ``what`` them in the error.
     """
     parents, level = [], [root]
     for _ in range(_SEARCH_DEPTH):
         below = []
         for folder in level:
             children = sorted(subfolders(folder))
-            if any(SUBJECT_FOLDER.fullmatch(child.name) for child in children):
+            if any(pattern.fullmatch(child.name) for child in children):
                 parents.append(folder)
-            below += [child for child in children if not SUBJECT_FOLDER.fullmatch(child.name)]
+            below += [child for child in children if not pattern.fullmatch(child.name)]
         level = below
     if not parents:
-        raise UserError(f"{root}: no subject folders (sub01, sub02, ...) found; is this the dataset root?")
+        raise UserError(f"{root}: no {what} found; is this the dataset root?")
     return parents
 
 

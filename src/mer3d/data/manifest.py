@@ -184,6 +184,54 @@ def find_one(root: Path, pattern: str) -> Path | None:
     return found[0] if found else None
 
 
+def find_sheet(root: Path, annotations: str | Path | None, patterns: tuple[str, ...]) -> list[Path]:
+    """A dataset's sheet: ``annotations`` if given, else the one file under ``root`` matching the
+    first pattern that matches (a preferred name first, then a family), or the single one beside
+    ``root`` when root is the frames folder."""
+    if annotations:
+        return [annotation_file(annotations)]
+    for pattern in patterns:
+        sheet = find_one(root, pattern)
+        if sheet is None:
+            beside = sorted(p for p in root.parent.glob(pattern) if p.is_file())
+            sheet = beside[0] if len(beside) == 1 else None
+        if sheet is not None:
+            return [sheet]
+    raise UserError(f"{root}: no {patterns[-1]} sheet found; name it with --annotations")
+
+
+def header_table(table: pd.DataFrame, sheet: Path, required: tuple[str, ...],
+                 any_of: tuple[str, ...] = ()) -> tuple[pd.DataFrame, int]:
+    """The rows below a sheet's header row, under its names, and the header's 1-based sheet row.
+
+    ``table`` is the sheet as ``read_spreadsheet`` gives it (its first row as column names); title
+    and notes rows may stand above the header, which is the first row naming every ``required``
+    column and, when given, one of ``any_of`` (case and spaces ignored).
+    """
+    first = [None if str(name).startswith("Unnamed:") else name for name in table.columns]
+    grid = [first, *table.itertuples(index=False, name=None)]
+    wanted, choices = {normalise_header(n) for n in required}, {normalise_header(n) for n in any_of}
+    for index, cells in enumerate(grid):
+        found = {normalise_header(cell) for cell in cells if not blank(cell)}
+        if wanted <= found and (not choices or choices & found):
+            names = [f"Unnamed: {i}" if blank(cell) else str(cell).strip() for i, cell in enumerate(cells)]
+            return pd.DataFrame(grid[index + 1:], columns=names, dtype=object), index + 1
+    either = f" and {' or '.join(any_of)}" if any_of else ""
+    raise UserError(f"{sheet}: no header row naming {', '.join(required)}{either}")
+
+
+def blank(cell) -> bool:
+    """An empty cell: None, NaN or only spaces."""
+    return cell is None or (not isinstance(cell, str) and pd.isna(cell)) or not str(cell).strip()
+
+
+def minus_one_as_missing(value):
+    """A frame cell with -1 (how SAMM and CAS(ME)^3 write an unknown apex) as not annotated."""
+    if not blank(value) and str(value).strip() in ("-1", "-1.0"):
+        return NOT_ANNOTATED
+    return value
+
+
 def read_spreadsheet(path: Path, sheet: str | None = None, engine: str | None = None) -> pd.DataFrame:
     """The sheet named ``sheet`` (the first sheet if absent) with every cell as a Python object,
     so that text like '01' stays text and numbers stay numbers."""

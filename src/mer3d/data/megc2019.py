@@ -3,7 +3,8 @@
 The benchmark is defined by its official clip list (442 rows ``db,subject,clip,label``, no header;
 label 0 negative, 1 positive, 2 surprise), shipped inside the package as
 ``resources/megc2019_composite_3class.csv``; ``dataset.annotations`` may name another list in the
-same format (the public 441-row variant without SAMM 032_3_1, or a demo's list). Each part is read
+same format (the public 441-row variant without SAMM 032_3_1), and a root holding one
+``megc2019*.csv`` (the demo's) uses that one. ``inspect`` names the list used. Each part is read
 from its own folder by its own loader (``--root DIR`` holding ``casme2/``, ``samm/`` and ``smic/``,
 or ``dataset.roots`` naming each), and only the listed clips are kept, labelled as the list labels
 them. The list spells subjects and clips its own way (``sub01``, SAMM ``6``, SMIC ``s01`` and
@@ -62,6 +63,13 @@ class ListedClip:
 def official_list() -> Path:
     """The shipped official clip list."""
     return Path(str(resources.files("mer3d.data").joinpath("resources", LIST_NAME)))
+
+
+def clip_list(root: Path | None) -> Path:
+    """The list a composite root brings with it (one ``megc2019*.csv`` directly in it, as the demo
+    writes), else the official one."""
+    own = sorted(root.glob("megc2019*.csv")) if root is not None else []
+    return own[0] if len(own) == 1 else official_list()
 
 
 def read_clip_list(path: str | Path) -> list[ListedClip]:

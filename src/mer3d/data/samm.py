@@ -19,13 +19,12 @@ import re
 from pathlib import Path
 
 import openpyxl
-import pandas as pd
 
 from mer3d.atomic import atomic_path
 from mer3d.data.casme2 import CodingSheet
 from mer3d.data.frames import subfolders
-from mer3d.data.manifest import (NOT_ANNOTATED, Annotation, Cells, annotation_file, find_one, match_columns,
-                                 normalise_header, read_rows, read_spreadsheet)
+from mer3d.data.manifest import Annotation, Cells, header_table, match_columns, minus_one_as_missing, read_rows, read_spreadsheet
+from mer3d.data.manifest import find_sheet as find_sheet_by_name
 from mer3d.data.records import Problem
 from mer3d.errors import UserError
 
@@ -44,7 +43,6 @@ LAYOUT = CodingSheet("Subject", "Filename", "Onset Frame", "Apex Frame", "Offset
 HEADER = ("Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
           "Micro", "Action Units", "Estimated Emotion", OBJECTIVE, "Notes")
 SUBJECT_FOLDER = re.compile(r"\d{3}")
-_NO_APEX = "-1"
 
 
 def label_set(labels: str = "emotion") -> tuple[tuple[str, ...], frozenset[str]]:
@@ -59,16 +57,7 @@ def label_set(labels: str = "emotion") -> tuple[tuple[str, ...], frozenset[str]]
 def find_sheet(root: Path, annotations: str | Path | None) -> list[Path]:
     """The sheet: ``annotations`` if given, else the v2 sheet (or the one other
     ``SAMM_Micro_FACS_Codes*.xlsx``) under root, or beside root when root is the SAMM folder."""
-    if annotations:
-        return [annotation_file(annotations)]
-    for pattern in (SHEET_NAME, SHEET_PATTERN):
-        sheet = find_one(root, pattern)
-        if sheet is None:   # root may be the SAMM folder, the sheet beside it
-            beside = sorted(p for p in root.parent.glob(pattern) if p.is_file())
-            sheet = beside[0] if len(beside) == 1 else None
-        if sheet is not None:
-            return [sheet]
-    raise UserError(f"{root}: no {SHEET_PATTERN} sheet found; name it with --annotations")
+    return find_sheet_by_name(root, annotations, (SHEET_NAME, SHEET_PATTERN))
 
 
 def read_annotations(root: Path, sheets: list[Path], labels: str = "emotion") -> tuple[list[Annotation], list[Problem]]:
@@ -76,10 +65,11 @@ def read_annotations(root: Path, sheets: list[Path], labels: str = "emotion") ->
     ``<subject>/<Filename>`` folder; rows are numbered as in the sheet (title rows included)."""
     label_set(labels)
     (sheet,) = sheets
-    table, header_row = header_table(read_spreadsheet(sheet, sheet=TABLE_NAME), sheet)
+    table, header_row = header_table(read_spreadsheet(sheet, sheet=TABLE_NAME), sheet, LAYOUT.required()[:-1],
+                                     (LAYOUT.emotion, OBJECTIVE))
     label = LAYOUT.emotion if labels == "emotion" else OBJECTIVE
     headers = match_columns(table.columns, (*LAYOUT.required()[:-1], label), (LAYOUT.action_units,), sheet)
-    table[headers[LAYOUT.apex]] = table[headers[LAYOUT.apex]].map(_apex_cell)
+    table[headers[LAYOUT.apex]] = table[headers[LAYOUT.apex]].map(minus_one_as_missing)
     parents = frame_parents(root)
 
     def parse(cells: Cells, source: str, row: int) -> Annotation:
@@ -97,26 +87,6 @@ def read_annotations(root: Path, sheets: list[Path], labels: str = "emotion") ->
     shift = header_row - 1      # read_rows numbers the header row 1
     return ([dataclasses.replace(a, row=a.row + shift) for a in annotations],
             [dataclasses.replace(p, row=p.row + shift) for p in problems])
-
-
-def header_table(table: pd.DataFrame, sheet: Path) -> tuple[pd.DataFrame, int]:
-    """The rows below the header row, under its names, and the header's 1-based sheet row.
-
-    ``table`` is the sheet as ``read_spreadsheet`` gives it (its first row as column names).
-    The header row is the first one naming every column the sheet needs.
-    """
-    first = [None if str(name).startswith("Unnamed:") else name for name in table.columns]
-    grid = [first, *table.itertuples(index=False, name=None)]
-    wanted = {normalise_header(name) for name in LAYOUT.required()[:-1]}
-    labels = {normalise_header(LAYOUT.emotion), normalise_header(OBJECTIVE)}
-    for index, cells in enumerate(grid):
-        found = {normalise_header(cell) for cell in cells if not _blank(cell)}
-        if wanted <= found and labels & found:
-            names = [f"Unnamed: {i}" if _blank(cell) else str(cell).strip() for i, cell in enumerate(cells)]
-            below = pd.DataFrame(grid[index + 1:], columns=names, dtype=object)
-            return below, index + 1
-    raise UserError(f"{sheet}: no header row naming Subject, Filename, Onset Frame, Apex Frame, Offset Frame "
-                    f"and {LAYOUT.emotion} or {OBJECTIVE}")
 
 
 def objective_class(text: str) -> str:
@@ -140,17 +110,6 @@ def clip_folder(parents: list[Path], subject: str, name: str) -> Path:
     """``<parent>/<subject>/<name>`` under the first parent that has it, else under the first."""
     candidates = [parent / subject / name for parent in parents]
     return next((c for c in candidates if c.is_dir()), candidates[0])
-
-
-def _blank(cell) -> bool:
-    return cell is None or (not isinstance(cell, str) and pd.isna(cell)) or not str(cell).strip()
-
-
-def _apex_cell(value):
-    # SAMM writes an unknown apex as -1; Cells.frame knows '/' as not annotated.
-    if not _blank(value) and str(value).strip() in (_NO_APEX, f"{_NO_APEX}.0"):
-        return NOT_ANNOTATED
-    return value
 
 
 def write_samm_sheet(path: str | Path, rows: list[dict], title_rows: int = 13,

@@ -40,7 +40,8 @@ def _inputs(metrics: dict) -> str:
     apex = {"none": f"{metrics['eval_windows']} test windows spread over each clip (no apex used)",
             "mixed": f"{where} annotated apexes, estimated ones where the sheet has none"}.get(
         metrics["apex_source"], f"{where} {metrics['apex_source']} apexes")
-    return (f"Input: {metrics['representation']} ({source}); {apex}; scored in "
+    rate = f"; every clip resampled to {metrics['fps']:g} fps" if metrics.get("fps") else ""
+    return (f"Input: {metrics['representation']} ({source}){rate}; {apex}; scored in "
             f"{metrics['scoring_precision']}")
 
 
@@ -113,19 +114,26 @@ def metrics_markdown(metrics: dict) -> str:
     return _render(metrics, _markdown_grid)
 
 
-def published_markdown(metrics: dict, published: dict[str, dict[str, tuple[float, float]]]) -> str:
-    """mer3d's UF1 / UAR beside published results, overall ('composite') and per part; a dash where
-    a paper gives no number. ``published`` maps method -> {'composite' or part: (UF1, UAR)}."""
-    columns = ["composite", *metrics.get("parts", {})]
-    ours = {"composite": (metrics["uf1"], metrics["uar"]),
+def run_scores(metrics: dict) -> dict[str, tuple[float | None, float | None]]:
+    """A run's (UF1, UAR) overall ('composite') and per part, as :func:`published_markdown` takes them."""
+    return {"composite": (metrics["uf1"], metrics["uar"]),
             **{part: (m["uf1"], m["uar"]) for part, m in metrics.get("parts", {}).items()}}
+
+
+def published_markdown(ours: dict[str, dict], published: dict[str, dict[str, tuple[float, float]]],
+                       what: str = "this run") -> str:
+    """mer3d's rows beside published results, UF1 / UAR overall ('composite') and per part; a dash
+    where a paper gives no number. ``ours`` and ``published`` map a row's name to
+    {'composite' or part: (UF1, UAR)}."""
+    columns = list(dict.fromkeys(key for scores in ours.values() for key in scores))
 
     def cells(scores: dict) -> list[str]:
         return [f"{_score(scores[c][0])} / {_score(scores[c][1])}" if c in scores else "-" for c in columns]
 
-    rows = [["mer3d (this run)", *cells(ours)], *([method, *cells(scores)] for method, scores in published.items())]
+    rows = [*([name, *cells(scores)] for name, scores in ours.items()),
+            *([f"{method} (published)", *cells(scores)] for method, scores in published.items())]
     header = ["UF1 / UAR", *(PART_NAMES.get(c, c) for c in columns)]
     return ("\n## Published results (MEGC 2019 composite, LOSO over 68 subjects)\n\n"
-            "Numbers as their papers report them, each with its own recipe and inputs; mer3d's row is this run, "
-            "with a fixed number of epochs and no choice made on test subjects. Comparable only when this run "
-            "used the full official list and all three parts.\n\n" + _markdown_grid(header, rows) + "\n")
+            f"Published numbers as their papers report them, each with its own recipe and inputs; mer3d's rows are "
+            f"{what}, with a fixed number of epochs and no choice made on test subjects. Comparable only with the "
+            "full official list and all three parts.\n\n" + _markdown_grid(header, rows) + "\n")

@@ -32,6 +32,9 @@ import yaml
 
 from ..atomic import atomic_path, atomic_write_text
 from ..config import load_config
+from ..data.megc2019 import NAME as COMPOSITE
+from ..data.megc2019 import PUBLISHED
+from ..reports.tables import published_markdown
 from ..errors import UserError
 from .run_dir import RunDir, read_csv, write_csv
 from .trainer import MissingLabels, resume, train
@@ -56,6 +59,7 @@ class Comparison:
     seeds: list[int]
     reference: str
     common: list[str] = field(default_factory=list)
+    published: bool = False     # the composite under LOSO: published results go beside the cells
 
 
 def shipped_comparisons() -> list[str]:
@@ -88,7 +92,10 @@ def read_comparison(spec: str | Path, overrides: list[str] = ()) -> Comparison:
     seeds = raw.get("seeds", [0])
     if not seeds or not all(isinstance(s, int) for s in seeds):
         raise UserError(f"{path}: 'seeds' must be a list of integers")
-    return Comparison(cells, seeds, reference, common)
+    comparison = Comparison(cells, seeds, reference, common)
+    first = cell_config(comparison, cells[0], seeds[0])
+    comparison.published = first["dataset"]["name"] == COMPOSITE and first["protocol"]["name"] == "loso"
+    return comparison
 
 
 def _cell(entry, default_preset: str | None, path: Path) -> Cell:
@@ -232,6 +239,7 @@ def summarise(comparison: Comparison, out: Path, skipped: dict[str, str] | None 
         for m in METRICS:
             values = [x[m] for x in metrics]
             row[f"{m}_mean"], row[f"{m}_std"] = float(np.mean(values)), float(np.std(values))
+        row.update(part_means(metrics))
         if cell.name != comparison.reference:
             diff, low, high = paired_cluster_bootstrap_uf1(reference, [_predictions(p) for p in runs[cell.name]],
                                                            classes)
@@ -242,12 +250,21 @@ def summarise(comparison: Comparison, out: Path, skipped: dict[str, str] | None 
     return rows
 
 
+def part_means(metrics: list[dict]) -> dict:
+    """``<part>_uf1_mean`` and ``<part>_uar_mean`` over seeds, for runs on a composite of several datasets."""
+    parts = metrics[0].get("parts", {})
+    return {f"{part}_{m}_mean": float(np.mean([x["parts"][part][m] for x in metrics]))
+            for part in parts for m in ("uf1", "uar")}
+
+
 COLUMNS = ["cell", "preset", "set", "runs", "accuracy_mean", "accuracy_std", "uf1_mean", "uf1_std", "uar_mean",
            "uar_std", "uf1_diff", "uf1_diff_low", "uf1_diff_high", "uf1_better_seeds", "paper_accuracy", "skipped"]
 
 
 def write_comparison(rows: list[dict], comparison: Comparison, out: Path) -> None:
-    write_csv(out / "comparison.csv", rows, COLUMNS)
+    parts = [key for key in dict.fromkeys(k for r in rows for k in r) if key.endswith(("_uf1_mean", "_uar_mean"))
+             and key not in COLUMNS]
+    write_csv(out / "comparison.csv", rows, [*COLUMNS, *parts])
     atomic_write_text(out / "comparison.md", comparison_markdown(rows, comparison))
     plot_comparison(rows, out / "comparison.png")
 
@@ -280,7 +297,18 @@ def comparison_markdown(rows: list[dict], comparison: Comparison) -> str:
         lines.append("With one seed the interval covers test-subject sampling only, not the training variance between "
                      "seeds (initialisation, shuffling, windows), which can be as large: run several seeds before "
                      "calling a difference real.")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + _published(rows, comparison)
+
+
+def _published(rows: list[dict], comparison: Comparison) -> str:
+    """Per part, each cell beside the published results, for a leave-one-subject-out run of the composite."""
+    if not comparison.published:
+        return ""
+    ours = {r["cell"]: {"composite": (r["uf1_mean"], r["uar_mean"]),
+                        **{key[:-len("_uf1_mean")]: (r[key], r[key.replace("_uf1_", "_uar_")])
+                           for key in r if key.endswith("_uf1_mean") and key != "uf1_mean"}}
+            for r in rows if "skipped" not in r}
+    return published_markdown(ours, PUBLISHED, "each cell's mean over seeds")
 
 
 def plot_comparison(rows: list[dict], path: Path) -> None:

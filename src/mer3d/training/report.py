@@ -15,7 +15,7 @@ from ..data.representation import flow_resolution
 from ..data.representation import representation as registered_representation
 from ..errors import UserError
 from ..reports.plots import plot_confusion, plot_history, plot_per_class
-from ..reports.tables import metrics_markdown, published_markdown
+from ..reports.tables import metrics_markdown, published_markdown, run_scores
 from .classical import MODEL_NAME as CLASSICAL
 from .metrics import classification_report, per_fold_mean
 from .run_dir import RunDir, read_csv, write_csv
@@ -60,6 +60,8 @@ def evaluation_inputs(config: dict, rows: list[dict]) -> dict:
     if motion:
         inputs["flow"] = {"method": data["flow"], "reference": data["flow_reference"],
                           "computed_at": flow_resolution(data)}
+    if data.get("fps"):
+        inputs["fps"] = data["fps"]      # every clip resampled in time to this rate
     if data.get("magnify"):
         inputs["magnify"] = data["magnify"]
     return inputs
@@ -99,7 +101,8 @@ def evaluate(run_path: str | Path, classes: list[str] | None = None) -> dict:
                    f"Per-class accuracy: {title}")
     if run.history.is_file():
         plot_history(_history(run), run.path / "training_curves.png", f"Training: {title}")
-    published = published_markdown(metrics, PUBLISHED) if config["dataset"]["name"] == COMPOSITE else ""
+    published = (published_markdown({"mer3d (this run)": run_scores(metrics)}, PUBLISHED)
+                 if (config["dataset"]["name"], config["protocol"]["name"]) == (COMPOSITE, "loso") else "")
     atomic_write_text(run.report, f"# mer3d run report\n\n{title}\n\n{metrics_markdown(metrics)}\n{published}")
     return metrics
 
