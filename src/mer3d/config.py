@@ -27,6 +27,9 @@ PRESET_PACKAGE = "mer3d.configs"
 FREE_MAPPINGS = ("model.options",)
 # Settings that are null by default and take a mapping when set.
 OPTIONAL_MAPPINGS = ("data.magnify", "dataset.roots")
+# ... of which these add up key by key (--set dataset.roots.samm=A --set dataset.roots.smic=B name both
+# parts); the others are replaced whole, so no field of an earlier value is left over.
+ADDITIVE_MAPPINGS = ("dataset.roots",)
 
 
 def preset_names() -> list[str]:
@@ -59,9 +62,8 @@ def merge(base: dict, update: dict, origin: str, prefix: str = "") -> dict:
         if key not in out:
             raise UserError(f"{origin}: unknown setting '{path}'")
         if path in OPTIONAL_MAPPINGS:
-            # --set dataset.roots.samm=A then --set dataset.roots.smic=B name both parts
             both = isinstance(out[key], dict) and isinstance(value, dict)
-            out[key] = {**out[key], **value} if both else value
+            out[key] = {**out[key], **value} if both and path in ADDITIVE_MAPPINGS else value
         elif isinstance(out[key], dict):
             if not isinstance(value, dict):
                 raise UserError(f"{origin}: setting '{path}' must be a mapping")

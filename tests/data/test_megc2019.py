@@ -146,3 +146,15 @@ def test_cli_inspect_megc2019_json_has_the_casme2_keys_and_clips_per_part(tmp_pa
     assert "clips per part (negative / positive / surprise):" in text and "smic" not in text.split("clips per part")[1].split("\n\n")[0]
     assert main(["datasets", "inspect", "--dataset", "megc2019", "--root", str(root), "--annotations", str(listed)]) == 2
     assert "part smic not found" in capsys.readouterr().err
+
+
+def test_a_part_sheets_problem_reaches_the_composite_report(tmp_path):
+    from fixtures import casme2_row, write_casme2
+    root = write_megc2019(tmp_path / "c", SMALL)
+    # the CASME II sheet gives EP02_01f an apex outside its onset..offset: its own loader says so
+    rows = [casme2_row("01", "EP02_01f", 10, 30, 12), casme2_row("02", "EP01_11f", 10, 11, 12, emotion="disgust")]
+    write_casme2(root / "casme2", rows)
+    report = inspect_dataset("megc2019", root, small_list(tmp_path, SMALL))
+    problem = next(p for p in report["problems"] if "outside onset..offset" in p["message"])
+    assert problem["path"].endswith("CASME2-coding-20140508.xlsx") and problem["row"] == 2
+    assert report["clips_total"] == 6     # the apex is ignored (estimated), the clip kept

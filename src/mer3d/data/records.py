@@ -36,7 +36,9 @@ class ClipRecord:
 
     @property
     def key(self) -> str:
-        return f"{self.dataset}/{self.subject}/{self.name}"
+        # A composite's subjects already carry their dataset ('smic/s1').
+        subject = self.subject if self.subject.startswith(f"{self.dataset}/") else f"{self.dataset}/{self.subject}"
+        return f"{subject}/{self.name}"
 
 
 @dataclass(frozen=True)
