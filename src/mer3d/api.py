@@ -19,7 +19,7 @@ from .reports.tables import metrics_table
 from .training.benchmark import benchmark as run_benchmark
 from .training.benchmark import format_benchmark as format_network_benchmark
 from .training.report import evaluate
-from .training.trainer import resume, train
+from .training.trainer import check_new_folder, resume, train
 
 __all__ = ["Recognizer", "export", "render", "compare", "demo_compare", "load_config", "load_dataset", "inspect_dataset", "format_inspection", "create_model",
            "layer_table", "benchmark", "format_benchmark", "flow_benchmark", "format_flow_benchmark", "deployed_evaluation", "format_deployed", "train", "resume", "evaluate", "metrics_table", "demo"]
@@ -130,6 +130,7 @@ def demo(out: str | Path = "runs/demo", dataset: str = "casme2") -> tuple[dict, 
 
     preset = _demo_kind(dataset)[0]
     out = Path(out)
+    check_new_folder(out, "--out")
     root = (generate_composite_demo if dataset == "megc2019" else generate_demo)(out / "data")
     config = load_config(preset, overrides=[f"dataset.root={root}", f"data.cache_dir={out / 'cache'}"])
     run = out / "run"

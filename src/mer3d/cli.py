@@ -4,10 +4,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import traceback
 
 from . import api
 from .errors import UserError
+
+
+DEBUG = argparse.ArgumentParser(add_help=False)
+DEBUG.add_argument("--debug", action="store_true",
+                   help="print the traceback of an internal error (also MER3D_DEBUG=1)")
 
 
 def _add_config_options(p: argparse.ArgumentParser, default_preset: str | None) -> None:
@@ -21,12 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mer3d", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("model", help="print the network's layer table")
+    p = sub.add_parser("model", parents=[DEBUG], help="print the network's layer table")
     _add_config_options(p, "paper-casme2")
 
     p = sub.add_parser("datasets", help="dataset tools")
     dsub = p.add_subparsers(dest="action", required=True)
-    p = dsub.add_parser("inspect", help="clips per class and subject, and every sheet/folder problem")
+    p = dsub.add_parser("inspect", parents=[DEBUG], help="clips per class and subject, and every sheet/folder problem")
     p.add_argument("--dataset", required=True, choices=["casme2", "casme", "samm", "smic", "casme3", "csv", "megc2019"])
     p.add_argument("--root", help="dataset folder (megc2019: the folder holding casme2/, samm/ and smic/)")
     p.add_argument("--annotations", help="coding sheet or manifest (megc2019: clip list; default the official one)")
@@ -39,9 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "default), 3class (negative/positive/surprise) or 4class (and others)")
     p.add_argument("--modality", choices=["hs", "vis", "nir"], default="hs",
                    help="smic: the HS (100 fps, default), VIS or NIR (25 fps) recordings")
+    p.add_argument("--allow-outside-root", action="store_true",
+                   help="csv: read manifest paths outside --root (dataset.allow_outside_root)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = sub.add_parser("train", help="train and evaluate with a subject-independent protocol")
+    p = sub.add_parser("train", parents=[DEBUG], help="train and evaluate with a subject-independent protocol")
     _add_config_options(p, None)
     p.add_argument("--root", help="dataset folder (sets dataset.root)")
     p.add_argument("--annotations", help="coding sheet or manifest (sets dataset.annotations)")
@@ -49,12 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="new run folder")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run")
 
-    p = sub.add_parser("evaluate", help="recompute a run's report from its saved predictions")
+    p = sub.add_parser("evaluate", parents=[DEBUG], help="recompute a run's report from its saved predictions")
     p.add_argument("run")
     p.add_argument("--deployed", action="store_true",
                    help="also score the test clips as predict would (window's first frame as reference, no annotated onset)")
 
-    p = sub.add_parser("predict", help="recognize micro-expressions in a video, frames folder or camera")
+    p = sub.add_parser("predict", parents=[DEBUG], help="recognize micro-expressions in a video, frames folder or camera")
     p.add_argument("input", help="video file (mp4, avi, mov, mkv, webm), frames folder, or camera index")
     p.add_argument("--weights", required=True, help="run folder (uses RUN/model.safetensors) or .safetensors/.onnx file")
     p.add_argument("--stride", type=int, default=8, help="input frames between window starts (default 8)")
@@ -69,12 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch")
     p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="torch backend only")
 
-    p = sub.add_parser("export", help="export weights to ONNX or TorchScript")
+    p = sub.add_parser("export", parents=[DEBUG], help="export weights to ONNX or TorchScript")
     p.add_argument("run", help="run folder or .safetensors file")
     p.add_argument("--format", choices=["onnx", "torchscript"], required=True)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("benchmark", help="training/inference clips/s and peak memory on this machine")
+    p = sub.add_parser("benchmark", parents=[DEBUG], help="training/inference clips/s and peak memory on this machine")
     _add_config_options(p, "paper-casme2")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--no-predict", action="store_true", help="skip the end-to-end predict throughput")
@@ -83,13 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flow-clips", type=int, default=8, help="clips per flow measurement (default 8)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = sub.add_parser("compare", help="run several models/settings with the same protocol and seeds")
+    p = sub.add_parser("compare", parents=[DEBUG], help="run several models/settings with the same protocol and seeds")
     p.add_argument("--config", required=True, help="comparison YAML, or a shipped one: paper-casme2, paper-casme, demo")
     p.add_argument("--root", help="dataset folder (sets dataset.root for every cell)")
     p.add_argument("--out", required=True)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
-    p = sub.add_parser("demo", help="generate the demo dataset, train on it with LOSO, report")
+    p = sub.add_parser("demo", parents=[DEBUG], help="generate the demo dataset, train on it with LOSO, report")
     p.add_argument("--dataset", choices=["casme2", "megc2019"], default="casme2",
                    help="casme2 (CASME II layout, default) or megc2019 (the composite: casme2/, samm/, smic/)")
     p.add_argument("--out", help="default runs/demo (runs/demo-megc2019 for --dataset megc2019)")
@@ -129,6 +138,7 @@ def _print_window(w) -> None:
 
 def _predict(args) -> None:
     duration = args.duration if args.duration in (None, "typical", "window") else _seconds(args.duration)
+    _check_predict_options(args)
     recognizer = api.Recognizer.from_pretrained(args.weights, backend=args.backend, precision=args.precision)
     result = recognizer.predict_video(args.input, stride=args.stride, duration_s=duration, fps=args.fps,
                                       on_window=_print_window, face_crop=args.face_crop == "on")
@@ -140,13 +150,44 @@ def _predict(args) -> None:
         print(f"rendered: {api.render(result, args.render, fps=args.fps)}")
 
 
+def _check_predict_options(args) -> None:
+    """Refuse, before the weights are loaded and the video read, options that would fail (or
+    overwrite the input or the weights) only at the end."""
+    from pathlib import Path
+
+    from .atomic import check_writable
+    from .inference.recognizer import check_results_path
+    from .training.run_dir import resolve_weights
+
+    if args.stride < 1:
+        raise UserError(f"--stride {args.stride}: must be a positive number of input frames")
+    if args.fps is not None and not 0 < args.fps < float("inf"):
+        raise UserError(f"--fps {args.fps}: must be a finite positive number of frames per second")
+    if args.out:
+        check_results_path(args.out, "--out")
+    if args.render:
+        if Path(args.render).suffix.lower() != ".mp4":
+            raise UserError(f"--render {args.render}: the rendered video is an MP4 file; give it the .mp4 extension")
+        if args.input.isascii() and args.input.isdigit():
+            raise UserError("--render needs a video file or frames folder, not a camera")
+        check_writable(args.render, "--render")
+    weights = Path(args.weights)
+    if weights.is_dir():
+        weights = resolve_weights(weights)      # the same error as loading it would give, only sooner
+    kept = {Path(args.input).resolve(): "the input", weights.resolve(): "the weights",
+            weights.with_suffix(".json").resolve(): "the weights' sidecar"}
+    for option, target in (("--out", args.out), ("--render", args.render)):
+        if target and Path(target).resolve() in kept:
+            raise UserError(f"{option} {target}: would overwrite {kept[Path(target).resolve()]}")
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise UserError(f"--duration {text!r}: expected seconds, 'typical' or 'window'") from None
-    if value <= 0:
-        raise UserError(f"--duration {text!r}: must be positive")
+    if not 0 < value < float("inf"):      # NaN fails the comparison too
+        raise UserError(f"--duration {text!r}: must be a finite positive number of seconds")
     return value
 
 
@@ -158,7 +199,8 @@ def run_command(args) -> int:
             raise UserError("datasets inspect needs --root DIR")
         report = api.inspect_dataset(args.dataset, args.root, args.annotations, args.genders, args.labels,
                                      args.modality, roots=_part_folders(args.roots),
-                                     parts=args.parts.split(",") if args.parts else None)
+                                     parts=args.parts.split(",") if args.parts else None,
+                                     allow_outside_root=args.allow_outside_root)
         print(json.dumps(report, indent=2) if args.json else api.format_inspection(report))
     elif args.command == "train":
         print(api.metrics_table(_train(args)))
@@ -200,8 +242,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run_command(args)
     except UserError as exc:
-        print(f"mer3d: error: {exc}", file=sys.stderr)
+        print(f"mer3d: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mer3d: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:   # a bug, not the user's doing: a summary, the traceback on request
+        if getattr(args, "debug", False) or os.environ.get("MER3D_DEBUG", "") not in ("", "0"):
+            traceback.print_exc()
+        print(f"mer3d: internal error: {type(exc).__name__}: {one_line(exc)} (a bug in mer3d; --debug or "
+              f"MER3D_DEBUG=1 prints the traceback)", file=sys.stderr)
+        return 1
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on one line."""
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__

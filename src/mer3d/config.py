@@ -16,13 +16,16 @@ from .data.inputs import APEX_MODES
 from .data.magnify import Magnification
 from .data.representation import representation
 from .data.megc2019 import NAME as COMPOSITE
-from .data.megc2019 import check_parts
+from .data.datasets import DATASETS
+from .data.megc2019 import PARTS, check_parts
 from .data.samm import LABELS as SAMM_LABELS
 from .data.smic import MODALITIES as DATASET_MODALITIES
 from .errors import UserError
+from .models.registry import CLASSICAL_MODELS, model_names
 from .training.protocols import PROTOCOLS
 
 PRESET_PACKAGE = "mer3d.configs"
+DATASET_NAMES = tuple(DATASETS)
 # Mappings whose keys are not known in advance: a model's own constructor arguments.
 FREE_MAPPINGS = ("model.options",)
 # Settings that are null by default and take a mapping when set.
@@ -35,6 +38,15 @@ ADDITIVE_MAPPINGS = ("dataset.roots",)
 def preset_names() -> list[str]:
     files = resources.files(PRESET_PACKAGE).iterdir()
     return sorted(f.name[:-5] for f in files if f.name.endswith(".yaml") and f.name != "base.yaml")
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file in UTF-8") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
 
 
 def _read_yaml(text: str, origin: str) -> dict:
@@ -107,10 +119,38 @@ def load_config(preset: str | None = None, config_file: str | Path | None = None
         path = Path(config_file)
         if not path.is_file():
             raise UserError(f"{path}: config file not found")
-        config = merge(config, _read_yaml(path.read_text(), str(path)), str(path))
+        config = merge(config, _read_yaml(_text(path), str(path)), str(path))
     for item in overrides:
         config = merge(config, parse_override(item), f"--set {item}")
     validate(config)
+    return config
+
+
+def load_saved_config(path: str | Path) -> dict:
+    """A run's saved ``config.yaml``, checked exactly as a fresh configuration is: read as a config
+    file over the base defaults (an unknown key is an error; a key added to mer3d since takes its
+    default), then ``validate``d. Every mistake or damage is a one-line ``UserError`` naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path.parent}: not a mer3d run folder (no {path.name})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: unreadable ({getattr(exc, 'strerror', None) or exc.__class__.__name__})") from None
+    saved = _read_yaml(text, str(path))
+    if not saved:
+        raise UserError(f"{path}: empty; a run's config.yaml holds all its settings")
+    preset = saved.pop("preset", None)   # set by load_config beside the settings, not one of them
+    _check(preset is None or isinstance(preset, str), f"{path}: preset must be a preset name")
+    config = merge(_preset("base"), saved, str(path))
+    if preset is not None:
+        config["preset"] = preset
+    try:
+        validate(config)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:   # a value of the wrong kind
+        raise UserError(f"{path}: a setting has a value of the wrong kind ({exc.__class__.__name__}: {exc})") from None
     return config
 
 
@@ -123,18 +163,58 @@ def _check(condition: bool, message: str) -> None:
         raise UserError(message)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _validate_kinds(config: dict) -> None:
+    """Settings whose value must be of one kind: names from a known set, paths, lists of names,
+    integers that YAML's true would otherwise pass as 1."""
+    dataset, protocol = config["dataset"], config["protocol"]
+    _check(_is_int(config["seed"]), "seed must be an integer")
+    names = [*DATASET_NAMES, COMPOSITE]
+    _check(dataset["name"] in names, f"dataset.name must be one of {', '.join(names)}")
+    for key in ("root", "annotations", "genders"):
+        _check(dataset[key] is None or isinstance(dataset[key], str), f"dataset.{key} must be a path or null")
+    _check(config["data"]["cache_dir"] is None or isinstance(config["data"]["cache_dir"], str),
+           "data.cache_dir must be a path or null")
+    _check(dataset["classes"] is None or (isinstance(dataset["classes"], list)
+                                          and all(isinstance(c, str) for c in dataset["classes"])),
+           "dataset.classes must be null or a list of class names (quote names that are numbers)")
+    models = [*model_names(), *CLASSICAL_MODELS]
+    _check(config["model"]["name"] in models, f"model.name must be one of {', '.join(models)}")
+    for key in ("channels", "eval_windows"):
+        _check(_is_int(config["data"][key]), f"data.{key} must be an integer")
+    _check(_is_int(config["train"]["epochs"]), "train.epochs must be an integer >= 1")
+    lr = config["train"]["lr"]
+    _check(isinstance(lr, (int, float)) and not isinstance(lr, bool), "train.lr must be a positive number")
+    _check(isinstance(protocol["test_subjects"], list), "protocol.test_subjects must be a list of subjects, e.g. ['01']")
+    for key in ("train_parts", "test_parts"):
+        value = protocol[key]
+        _check(isinstance(value, (list, str)) and all(isinstance(v, str) for v in ([value] if isinstance(value, str) else value)),
+               f"protocol.{key} must be a list of parts, e.g. [casme2]")
+        if value:
+            try:
+                check_parts(value)
+            except UserError:
+                raise UserError(f"protocol.{key} must name some of {', '.join(PARTS)}, got {value}") from None
+
+
 def validate(config: dict) -> None:
+    _validate_kinds(config)
     data, train, model, protocol = config["data"], config["train"], config["model"], config["protocol"]
     labels = tuple(dict.fromkeys(SAMM_LABELS + CASME3_LABELS))   # dataset.labels of samm and casme3
     _check(config["dataset"]["labels"] in labels, f"dataset.labels must be one of {', '.join(labels)}")
     _check(config["dataset"]["modality"] in DATASET_MODALITIES,
            f"dataset.modality must be one of {', '.join(DATASET_MODALITIES)}")
+    _check(isinstance(config["dataset"]["allow_outside_root"], bool), "dataset.allow_outside_root must be true or false")
     _check(isinstance(data["frames"], int) and data["frames"] >= 2, "data.frames must be an integer >= 2")
     _check(isinstance(data["size"], int) and data["size"] >= 16, "data.size must be an integer >= 16")
     _check(data["channels"] in (1, 3), "data.channels must be 1 or 3")
     _check(isinstance(data["face_crop"], bool) or data["face_crop"] in ("auto", "on", "off"),
            "data.face_crop must be auto, on or off")   # YAML 1.1 reads a bare on/off as true/false
     _check(isinstance(data["face_align"], bool), "data.face_align must be true or false")
+    _check(isinstance(data["representation"], str), "data.representation must be a name, e.g. gray")
     chosen = representation(data["representation"])   # a UserError naming the registered ones
     _check(not (chosen.motion and data["channels"] != 1),
            f"data.representation={data['representation']} is computed from gray frames: data.channels must be 1")
@@ -155,8 +235,9 @@ def validate(config: dict) -> None:
     _check(train["precision"] in ("fp32", "bf16"), "train.precision must be fp32 or bf16")
     _check(config["inference"]["precision"] in ("fp32", "bf16"), "inference.precision must be fp32 or bf16")
     _check(train["device"] in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
-    _check(0.0 <= float(train["val_fraction"]) < 1.0, "train.val_fraction must be in [0, 1)")
-    _check(float(model["width"]) > 0, "model.width must be positive")
+    _check(_is_number(train["val_fraction"]) and 0.0 <= train["val_fraction"] < 1.0, "train.val_fraction must be in [0, 1)")
+    _check(_is_number(model["width"]) and model["width"] > 0, "model.width must be positive")
+    _validate_training_numbers(config)
     _check(data["fps"] is None or (isinstance(data["fps"], (int, float)) and not isinstance(data["fps"], bool)
                                    and data["fps"] > 0), "data.fps must be null (native rate) or a positive number")
     _check(protocol["name"] in PROTOCOLS, f"protocol.name must be one of {', '.join(PROTOCOLS)}")
@@ -165,6 +246,27 @@ def validate(config: dict) -> None:
     _check(isinstance(config["seed"], int), "seed must be an integer")
     _check(isinstance(train["final_model"], bool), "train.final_model must be true or false")
     _check(isinstance(train["match_iterations"], bool), "train.match_iterations must be true or false")
+
+
+def _validate_training_numbers(config: dict) -> None:
+    """Settings that would otherwise fail only inside training (a saved config.yaml edited by hand)."""
+    train, model, augment = config["train"], config["model"], config["augment"]
+    _check(_is_int(train["checkpoint_every"]) and train["checkpoint_every"] >= 1,
+           "train.checkpoint_every must be an integer >= 1")
+    _check(train["threads"] is None or (_is_int(train["threads"]) and train["threads"] >= 1),
+           "train.threads must be null (all cores) or an integer >= 1")
+    for key in ("momentum", "weight_decay", "lr_decay"):
+        _check(_is_number(train[key]) and train[key] >= 0, f"train.{key} must be a number >= 0")
+    _check(_is_int(train["lr_halve_every"]) and train["lr_halve_every"] >= 0,
+           "train.lr_halve_every must be an integer >= 0 (0: never halve)")
+    _check(_is_int(model["hidden"]) and model["hidden"] >= 1, "model.hidden must be an integer >= 1")
+    for key in ("block_dropout", "fc_dropout"):
+        _check(_is_number(model[key]) and 0 <= model[key] < 1, f"model.{key} must be in [0, 1)")
+    _check(isinstance(model["batchnorm"], bool), "model.batchnorm must be true or false")
+    for key in ("enabled", "flip"):
+        _check(isinstance(augment[key], bool), f"augment.{key} must be true or false")
+    _check(isinstance(augment["angles"], list) and all(map(_is_number, augment["angles"])),
+           "augment.angles must be a list of degrees, e.g. [5, -5]")
 
 
 def _validate_composite(dataset: dict, protocol: dict) -> None:

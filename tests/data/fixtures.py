@@ -15,7 +15,7 @@ import xlwt
 from mer3d.data.casme2 import write_casme2_sheet
 from mer3d.data.samm import write_samm_sheet
 
-FRAME_SIZE = 8
+FRAME_SIZE = 16     # frames.MIN_FRAME_SIDE: the smallest frame mer3d reads
 CASME_HEADER = ("Subject", "Filename", "OnsetF", "ApexF1", "ApexF2", "OffsetF", "AU", "Emotion")
 
 

@@ -275,7 +275,7 @@ def test_corrupt_image_drops_the_clip_only_when_images_are_checked(tmp_path):
     assert clip_of_row3(dataset) is not None
     corrupt_image(folder / "reg_img12.jpg")
     dataset = load(tmp_path, check_images=True)
-    assert messages_at(dataset, 3) == [f"unreadable image {folder / 'reg_img12.jpg'}"]
+    assert messages_at(dataset, 3) == [f"unreadable image {folder / 'reg_img12.jpg'}: cannot decode image (corrupt, truncated or not an image)"]
     assert clip_of_row3(dataset) is None and len(dataset.clips) == 1
 
 

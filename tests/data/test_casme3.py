@@ -247,7 +247,8 @@ def test_inspect_report_has_the_casme2_keys(tmp_path):
     assert report["excluded"] == {"joy": 1}
     # the tiny frames hold no face, and colour frames are cropped (whole-scene recordings)
     messages = [p["message"] for p in report["problems"]]
-    assert messages[0] == "unknown emotion 'joy'" and "no face found" in messages[1] and len(messages) == 2
+    assert messages[0] == "unknown emotion 'joy'" and "no face found" in messages[1]
+    assert messages[2] == "1 usable clip(s): training needs at least 2" and len(messages) == 3
     three = inspect_dataset("casme3", tmp_path / "casme3", labels="3class")
     assert three["clips_per_class"] == {"negative": 0, "positive": 1, "surprise": 0}
 

@@ -26,6 +26,9 @@ def casme2_copy(tmp_path):
     return tmp_path, sheet
 
 
+CORRUPT = "cannot decode image (corrupt, truncated or not an image)"
+
+
 def test_report_counts_usable_clips_and_lists_problems(casme2_copy):
     root, sheet = casme2_copy
     report = inspect_dataset("casme2", root)
@@ -39,7 +42,7 @@ def test_report_counts_usable_clips_and_lists_problems(casme2_copy):
     assert report["subjects_per_gender"] == {"unknown": 2}
     assert report["excluded"] == {"fear": 1, "joy": 1}
     assert report["problems"] == [
-        {"path": str(sheet), "row": 4, "message": f"unreadable image {root / 'Cropped' / 'sub02' / 'EP3' / 'reg_img11.jpg'}"},
+        {"path": str(sheet), "row": 4, "message": f"unreadable image {root / 'Cropped' / 'sub02' / 'EP3' / 'reg_img11.jpg'}: {CORRUPT}"},
         {"path": str(sheet), "row": 6, "message": "unknown emotion 'joy'"},
     ]
     assert json.loads(json.dumps(report)) == report
@@ -59,7 +62,7 @@ def test_formatted_report_shows_every_section_and_problem(casme2_copy):
 
 
 def test_clean_dataset_says_so(tmp_path):
-    write_casme2(tmp_path, [casme2_row()])
+    write_casme2(tmp_path, [casme2_row(), casme2_row("02", "EP02_01f")])
     lines = format_inspection(inspect_dataset("casme2", tmp_path)).splitlines()
     assert "excluded: none" in lines and "problems: none" in lines
 
@@ -94,6 +97,14 @@ def test_a_raw_clip_without_a_face_is_a_problem_as_training_would_skip_it(tmp_pa
     sheet = write_casme2(tmp_path, [casme2_row()], frames_dir="CASME2_RAW_selected", pattern="img{}.jpg")
     report = inspect_dataset("casme2", tmp_path)
     assert report["clips_total"] == 1 and report["estimated_vs_annotated_apex"]["clips"] == 0
-    [problem] = report["problems"]
+    problem, too_few = report["problems"]
+    assert too_few["message"] == "1 usable clip(s): training needs at least 2"
     assert problem["path"] == str(sheet) and problem["row"] == 2
     assert "training would skip it" in problem["message"] and "no face found" in problem["message"]
+
+
+def test_fewer_than_two_usable_clips_is_a_problem_as_train_refuses_them(tmp_path):
+    sheet = write_casme2(tmp_path, [casme2_row()])
+    report = inspect_dataset("casme2", tmp_path)
+    assert report["problems"][-1] == {"path": str(sheet), "row": None,
+                                      "message": "1 usable clip(s): training needs at least 2"}

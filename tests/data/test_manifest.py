@@ -23,7 +23,7 @@ def write_example(root, elsewhere):
 
 def test_folders_and_videos_load_from_the_manifest(tmp_path):
     manifest = write_example(tmp_path / "data", tmp_path / "elsewhere")
-    dataset = load_dataset("csv", tmp_path / "data")
+    dataset = load_dataset("csv", tmp_path / "data", allow_outside_root=True)
     folder, video, absolute = dataset.clips
     assert dataset.classes == ["negative", "positive", "surprise"]
     assert (folder.subject, folder.name, folder.emotion, folder.frame_numbers, folder.apex, folder.fps) == (
@@ -38,9 +38,22 @@ def test_folders_and_videos_load_from_the_manifest(tmp_path):
     assert dataset.fps == 0.0    # clips differ in frame rate
 
 
+@pytest.mark.parametrize("path", ["../elsewhere/clipC", "frames/../../elsewhere/clipC", "ELSEWHERE"])
+def test_paths_outside_the_root_are_refused_unless_allowed(tmp_path, path):
+    manifest = write_example(tmp_path / "data", tmp_path / "elsewhere")
+    rows = manifest.read_text().replace(str(tmp_path / "elsewhere" / "clipC"),
+                                        path.replace("ELSEWHERE", str(tmp_path / "elsewhere" / "clipC")))
+    manifest.write_text(rows)
+    dataset = load_dataset("csv", tmp_path / "data")
+    assert [c.name for c in dataset.clips] == ["clipA", "b"]
+    assert any(p.row == 4 and "lies outside the dataset root" in p.message and "dataset.allow_outside_root" in p.message
+               for p in dataset.problems)
+    assert [c.name for c in load_dataset("csv", tmp_path / "data", allow_outside_root=True).clips] == ["clipA", "b", "custom"]
+
+
 def test_chosen_classes_exclude_the_other_labels(tmp_path):
     write_example(tmp_path / "data", tmp_path / "elsewhere")
-    dataset = load_dataset("csv", tmp_path / "data", classes=["positive", "surprise"])
+    dataset = load_dataset("csv", tmp_path / "data", classes=["positive", "surprise"], allow_outside_root=True)
     assert [c.name for c in dataset.clips] == ["clipA", "custom"]
     assert dict(dataset.excluded) == {"negative": 2}
     with pytest.raises(UserError, match="unknown class 'happy'"):

@@ -244,7 +244,8 @@ def test_inspect_report_has_the_casme2_keys(tmp_path):
     report = inspect_dataset("samm", tmp_path / "samm")
     assert set(report) == set(inspect_dataset("casme2", tmp_path / "casme2"))
     assert report["clips_per_subject"] == {"006": 1} and report["excluded"] == {"fear": 1}
-    assert report["classes"] == list(CLASSES) and report["problems"] == []
+    assert report["classes"] == list(CLASSES)
+    assert [p["message"] for p in report["problems"]] == ["1 usable clip(s): training needs at least 2"]
 
 
 def test_cli_inspect_json(capsys, tmp_path):

@@ -23,9 +23,10 @@ from videos import face_photo, still_head_clip, write_frames
 
 MISSING_EXTRA = "data.face_align needs the align extra: pip install 'mer3d[align]'"
 # Entry names the cache gave a clip without source files before data.face_align existed.
-KEYS_BEFORE = {"on": "70a31232dd6b43285a6a4786154e48f0c5c8163fbae4d5c7a59e13ad8a5fb8fb.npy",
-               "off": "098982d298471aab1508558588fab185e1190f77b3e690a6fc0642a67d385827.npy",
-               "auto": "a59cea161bfb04447d9cf9ab404996b08ff8e0cd252794335789ca4c03106e81.npy"}
+# Entry names of cache format 2 (entries with a checksum trailer) without alignment.
+KEYS_BEFORE = {"on": "e3afce97a69f8a39a149d21bf99f7a8c593007d3b3c0d9c59db43444450f7a54.npy",
+               "off": "bf108f0dd18a6b76c9fca1500f07be00b9a5cc6c85e831c0bc1139a4712663f9.npy",
+               "auto": "b618e836f4288f0103f0960fb8f6b687d83193e8441b55622d1913a263edc639.npy"}
 
 
 def weights_backend(data: dict, size: int = 64) -> SimpleNamespace:

@@ -10,10 +10,17 @@ the size, the channel count, the face-crop setting and whether it cropped this c
 aligned the eyes, the motion magnification (``data.magnify``) and ``FORMAT_VERSION``. A change to
 any of them gives a new name, so a stale entry is never read; entries are written atomically, so a
 killed build leaves none half-written.
+
+An entry's bytes are the ``.npy`` file followed by a 40-byte checksum trailer (``atomic.checksummed``:
+``MER3DSUM`` and the BLAKE2b-256 digest of the ``.npy`` bytes; ``np.load`` ignores it). ``read_entry``
+checks it, so an entry damaged later (truncated, a flipped bit, emptied, not an array) is rebuilt
+with a warning naming it, never used. Processes sharing a cache at once may build the same entry
+twice; each write is atomic and the contents equal, so neither sees a torn one.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -23,7 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mer3d.atomic import atomic_path
+from mer3d.atomic import ChecksumWriter, DamagedFile, atomic_path, verified
+from mer3d.data.frames import MIN_FRAME_SIDE, UnreadableImage, read_image
 from mer3d.data.magnify import Magnification, magnify_clip
 from mer3d.data.preprocess import preprocess_frame
 from mer3d.data.records import ClipRecord
@@ -31,8 +39,9 @@ from mer3d.errors import UserError
 from mer3d.inference.faces import (FaceAlignment, FaceBox, FaceDetector, LandmarkAligner, require_landmark_aligner,
                                    steady_box)
 
-# Bump whenever preprocessing (face detection included) changes in a way the key does not capture.
-FORMAT_VERSION = 1
+# Bump whenever preprocessing (face detection included) changes in a way the key does not capture,
+# or the entry's layout changes (2: the checksum trailer).
+FORMAT_VERSION = 2
 FACE_CROP_MODES = ("auto", "on", "off")
 RAW_FRAMES_FOLDER = "casme2_raw_selected"   # CASME II's uncropped frames, compared in lower case
 SMIC_CROPPED_FOLDER = "smic_all_cropped"    # SMIC's cropped release; its other frames are whole scenes
@@ -108,8 +117,9 @@ class ClipCache:
     def load(self, record: ClipRecord) -> np.ndarray:
         """The preprocessed clip, uint8 (T, H, W, C); decoded and stored first when not cached."""
         path = self.entry_path(record)
-        if path.exists():
-            return np.load(path)
+        cached = read_entry(path)
+        if cached is not None:
+            return cached
         clip = self._preprocess(record)
         write_entry(path, clip)
         return clip
@@ -210,13 +220,9 @@ def _file_stamp(path: Path) -> list:
 def _read_frame(path: Path) -> np.ndarray:
     """One image file -> BGR uint8 (H, W, 3)."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)  # unlike cv2.imread, handles non-ASCII paths
-    except OSError as error:
-        raise UnusableClip(f"{path}: cannot read ({error.strerror or error})") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise UnusableClip(f"{path}: cannot decode image (corrupt, truncated or not an image)")
-    return image
+        return read_image(path)
+    except UnreadableImage as error:
+        raise UnusableClip(str(error)) from None
 
 
 def _read_video(path: Path, onset: int | None, offset: int | None) -> list[np.ndarray]:
@@ -244,11 +250,45 @@ def _read_video(path: Path, onset: int | None, offset: int | None) -> list[np.nd
     return frames
 
 
+def video_problem(path: Path, onset: int | None, offset: int | None) -> str | None:
+    """Why training could not read the clip's frames from this video (every frame decoded), None
+    when it can."""
+    try:
+        frames = _read_video(path, onset, offset)
+    except UnusableClip as error:
+        return str(error)
+    small = min(frames[0].shape[:2])
+    return None if small >= MIN_FRAME_SIDE else (f"{path}: frames are {frames[0].shape[1]}x{frames[0].shape[0]} px, "
+                                                 f"smaller than {MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} px")
+
+
 def write_entry(path: Path, clip: np.ndarray) -> None:
+    """Store ``clip`` at ``path`` atomically: its ``.npy`` bytes and their checksum trailer."""
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as file:
-            np.save(file, clip)
+            writer = ChecksumWriter(file)
+            np.save(writer, clip)
+            writer.finish()
             file.flush()
             os.fsync(file.fileno())
     except OSError as error:
         raise UserError(f"{path}: cannot write cache entry ({error.strerror or error})") from None
+
+
+def read_entry(path: Path) -> np.ndarray | None:
+    """The array stored at ``path`` by ``write_entry``; None when there is none, or when the entry
+    is damaged (then with a warning naming it: the caller rebuilds it)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read cache entry ({error.strerror or error})") from None
+    try:
+        return np.load(io.BytesIO(verified(data)), allow_pickle=False)
+    except DamagedFile as error:
+        reason = str(error)
+    except (ValueError, EOFError, OSError) as error:   # checksum right, yet not an .npy array
+        reason = f"not an array ({error.__class__.__name__})"
+    log.warning("%s: damaged cache entry, rebuilding it (%s)", path, reason)
+    return None

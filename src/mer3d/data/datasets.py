@@ -15,6 +15,7 @@ from typing import Callable
 from tqdm import tqdm
 
 from mer3d.data import casme, casme2, casme3, manifest, megc2019, samm, smic
+from mer3d.data.cache import video_problem
 from mer3d.data.emotions import THREE_CLASSES
 from mer3d.data.frames import select_frames
 from mer3d.data.inputs import apex_agreement
@@ -56,7 +57,8 @@ DATASETS = {
 def load_dataset(name: str, root: str | Path, annotations: str | Path | None = None,
                  classes: list[str] | None = None, check_images: bool = False,
                  *, progress: bool = False, genders: str | Path | None = None, labels: str = "emotion",
-                 modality: str = "hs", roots: dict | None = None, parts: list[str] | None = None) -> Dataset:
+                 modality: str = "hs", roots: dict | None = None, parts: list[str] | None = None,
+                 allow_outside_root: bool = False) -> Dataset:
     """The usable clips of ``classes`` (default: the dataset's standard set), with every problem found.
 
     ``annotations`` names the sheet/manifest when it is not found under ``root``. With
@@ -70,7 +72,8 @@ def load_dataset(name: str, root: str | Path, annotations: str | Path | None = N
     """
     if name == COMPOSITE:
         return _load_composite(root, annotations, classes, check_images, progress, roots, parts)[0]
-    return _load(name, root, annotations, classes, check_images, progress, genders, labels, modality)[0]
+    return _load(name, root, annotations, classes, check_images, progress, genders, labels, modality,
+                 allow_outside_root)[0]
 
 
 
@@ -106,7 +109,7 @@ def _load_composite(root: str | Path | None, clip_list: str | Path | None, class
 
 def _load(name: str, root: str | Path, annotations: str | Path | None, classes: list[str] | None,
           check_images: bool, progress: bool, genders: str | Path | None = None,
-          labels: str = "emotion", modality: str = "hs") -> tuple[Dataset, list[Path]]:
+          labels: str = "emotion", modality: str = "hs", allow_outside_root: bool = False) -> tuple[Dataset, list[Path]]:
     """The dataset and the annotation files it was read from."""
     spec = _spec(name)
     root = Path(root).expanduser()
@@ -118,7 +121,8 @@ def _load(name: str, root: str | Path, annotations: str | Path | None, classes: 
     if spec.modalities is None and modality != "hs":
         raise UserError(f"dataset.modality={modality}: {name} has one modality")
     sheets = spec.find_annotations(root, annotations)
-    options = {**({"labels": labels} if spec.label_sets else {}), **({"modality": modality} if spec.modalities else {})}
+    options = {**({"labels": labels} if spec.label_sets else {}), **({"modality": modality} if spec.modalities else {}),
+               **({"allow_outside_root": allow_outside_root} if name == "csv" else {})}
     rows, problems = spec.read_annotations(root, sheets, **options)
     vocabulary = vocabulary or frozenset(row.emotion for row in rows)
     chosen = _choose_classes(name, classes, standard or sorted(vocabulary), vocabulary)
@@ -155,7 +159,8 @@ def configured_dataset(config: dict) -> Dataset:
         raise UserError("dataset.root is not set: pass --root DIR")
     dataset = load_dataset(ds["name"], ds["root"], ds["annotations"], ds["classes"], genders=ds["genders"],
                            labels=ds.get("labels", "emotion"), modality=ds.get("modality", "hs"),
-                           roots=ds.get("roots"), parts=ds.get("parts"))
+                           roots=ds.get("roots"), parts=ds.get("parts"),
+                           allow_outside_root=ds.get("allow_outside_root", False))
     fps = config["data"].get("fps")
     if fps:
         dataset.clips = [resample_in_time(clip, fps) for clip in dataset.clips]
@@ -240,6 +245,9 @@ def check_clip(dataset: str, row: Annotation, check_images: bool) -> tuple[ClipR
     if row.video is not None:
         if not row.video.is_file():
             return None, messages + [f"missing video file {row.video}"]
+        problem = video_problem(row.video, row.onset, row.offset) if check_images else None
+        if problem:
+            return None, messages + [f"unreadable video {problem}"]
         return dataclasses.replace(record, video=row.video), messages
     frames, frame_messages = select_frames(row.folder, row.onset, row.offset, check_images)
     messages += frame_messages
@@ -254,16 +262,20 @@ def _within(number: int, low: int | None, high: int | None) -> bool:
 
 def inspect_dataset(name: str, root: str | Path | None, annotations: str | Path | None = None,
                     genders: str | Path | None = None, labels: str = "emotion", modality: str = "hs",
-                    roots: dict | None = None, parts: list[str] | None = None) -> dict:
+                    roots: dict | None = None, parts: list[str] | None = None,
+                    allow_outside_root: bool = False) -> dict:
     """What ``load_dataset`` makes of a dataset, decoding every frame, as a JSON-ready report
     (with ``clips_per_part`` for the composite)."""
     if name == COMPOSITE:
         dataset, sheets = _load_composite(root, annotations, None, True, True, roots, parts)
     else:
         dataset, sheets = _load(name, root, annotations, None, check_images=True, progress=True, genders=genders,
-                                labels=labels, modality=modality)
+                                labels=labels, modality=modality, allow_outside_root=allow_outside_root)
     apexes, unusable = apex_agreement(dataset.clips)
     dataset.problems += unusable
+    if len(dataset.clips) < 2:
+        dataset.problems.append(Problem(str(sheets[0]) if sheets else str(dataset.root), None,
+                                        f"{len(dataset.clips)} usable clip(s): training needs at least 2"))
     per_class = Counter(clip.emotion for clip in dataset.clips)
     per_subject = Counter(clip.subject for clip in dataset.clips)
     subject_gender = {clip.subject: clip.gender or "unknown" for clip in dataset.clips}

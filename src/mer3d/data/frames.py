@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from mer3d.errors import UserError
 
@@ -21,6 +22,7 @@ SUBJECT_FOLDER = re.compile(r"sub\d+")   # as clip_folder names them: sub01, nev
 _DIGIT_RUNS = re.compile(r"\d+")
 _SEARCH_DEPTH = 4          # CASME_A/Section A/subNN sits 2 deep, a doubly nested raw copy 3
 _EXAMPLES_SHOWN = 5
+MIN_FRAME_SIDE = 16        # px
 
 
 def frame_number(path: str | Path) -> int | None:
@@ -42,9 +44,33 @@ def list_frames(folder: str | Path) -> list[tuple[int, Path]]:
     return sorted(numbered)
 
 
-def image_decodes(path: str | Path) -> bool:
-    """Whether OpenCV can decode the image (False for a missing, truncated or corrupt file)."""
-    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None
+class UnreadableImage(Exception):
+    """A frame that training could not use: missing, corrupt, truncated, or too small."""
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """One frame as training reads it: BGR uint8 (H, W, 3). A file OpenCV cannot decode completely
+    (a truncated JPEG included) or smaller than ``MIN_FRAME_SIDE`` on a side is an UnreadableImage."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)  # unlike cv2.imread, handles non-ASCII paths
+    except OSError as error:
+        raise UnreadableImage(f"{path}: cannot read ({error.strerror or error})") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise UnreadableImage(f"{path}: cannot decode image (corrupt, truncated or not an image)")
+    if min(image.shape[:2]) < MIN_FRAME_SIDE:
+        raise UnreadableImage(f"{path}: image is {image.shape[1]}x{image.shape[0]} px, smaller than the "
+                              f"{MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} px a face needs to show any movement")
+    return image
+
+
+def image_problem(path: str | Path) -> str | None:
+    """Why training could not use this frame (``read_image``), None when it can."""
+    try:
+        read_image(path)
+    except UnreadableImage as error:
+        return str(error)
+    return None
 
 
 def subject_parents(root: Path, pattern: re.Pattern = SUBJECT_FOLDER,
@@ -117,7 +143,7 @@ def select_frames(folder: Path, onset: int | None, offset: int | None,
                                  f"a clip needs at least 2 frames to show any motion"]
     messages += _gap_messages(kept, max(low, first), min(high, last))
     if check_images:
-        unreadable = [p for _, p in kept if not image_decodes(p)]
+        unreadable = [problem for _, p in kept if (problem := image_problem(p))]
         if unreadable:
             more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
             return None, messages + [f"unreadable image {unreadable[0]}{more}"]

@@ -14,10 +14,13 @@ own annotation has none, such as CASME II (``dataset.genders``).
 """
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import openpyxl
 import pandas as pd
 
 from mer3d.data.frames import VIDEO_EXTENSIONS
@@ -118,9 +121,15 @@ class Cells:
             raise BadRow(f"column {column}: '{text}' is not a frame number")
         return int(number)
 
-    def span(self, onset: str, apex: str, offset: str) -> tuple[int | None, int | None, int | None]:
-        """Onset, apex and offset frame numbers; onset after offset is a BadRow."""
+    def span(self, onset: str, apex: str, offset: str,
+             ends_required: bool = True) -> tuple[int | None, int | None, int | None]:
+        """Onset, apex and offset frame numbers; onset after offset is a BadRow, and so is a blank
+        onset or offset where ``ends_required`` (a coding sheet's clip is its onset..offset; a
+        manifest may leave them out to mean the whole folder or video)."""
         first, peak, last = self.frame(onset), self.frame(apex), self.frame(offset)
+        for column, value in ((onset, first), (offset, last)):
+            if ends_required and value is None:
+                raise BadRow(f"column {column} is {self.text(column) or 'blank'}: not a frame number")
         if first is not None and last is not None and first > last:
             raise BadRow(f"column {onset}: onset {first} is after {offset} {last}")
         return first, peak, last
@@ -143,7 +152,7 @@ class Cells:
             number = float(text)
         except ValueError:
             number = 0.0
-        if not number > 0:
+        if not (number > 0 and math.isfinite(number)):
             raise BadRow(f"column {column}: '{text}' is not a positive number")
         return number
 
@@ -236,10 +245,30 @@ def read_spreadsheet(path: Path, sheet: str | None = None, engine: str | None = 
     """The sheet named ``sheet`` (the first sheet if absent) with every cell as a Python object,
     so that text like '01' stays text and numbers stay numbers."""
     try:
-        sheets = pd.read_excel(path, sheet_name=None, engine=engine, dtype=object)
-        return sheets[sheet] if sheet in sheets else next(iter(sheets.values()))
+        # keep_default_na=False: text such as 'NA' or 'nan' stays text, to be reported, not read as blank
+        sheets = pd.read_excel(path, sheet_name=None, engine=engine, dtype=object, keep_default_na=False, na_values=[])
+        name = sheet if sheet in sheets else next(iter(sheets))
+        table = sheets[name]
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            _show_unsaved_formulas(path, name, table)
+        return table
     except Exception as exc:  # whatever the reader trips on, the file is not usable as given
         raise UserError(f"{path}: cannot read the spreadsheet ({' '.join(str(exc).split())})") from exc
+
+
+def _show_unsaved_formulas(path: Path, sheet: str, table: pd.DataFrame) -> None:
+    """Put the formula text where a formula cell has no saved value (a sheet written by a program
+    that does not compute formulas): read as blank, it would silently mean 'not annotated'; as
+    '=B2+3' it is reported by whichever column parses it."""
+    book = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    try:
+        for r, row in enumerate(book[sheet].iter_rows(min_row=2, values_only=True)):
+            for c, value in enumerate(row):
+                if (isinstance(value, str) and value.startswith("=") and r < len(table) and c < table.shape[1]
+                        and blank(table.iat[r, c])):
+                    table.iat[r, c] = value
+    finally:
+        book.close()
 
 
 # ---------------------------------------------------------------- the CSV manifest
@@ -253,18 +282,25 @@ def find_manifest(root: Path, annotations: str | Path | None) -> list[Path]:
     return [annotation_file(annotations or root / MANIFEST_NAME)]
 
 
-def read_manifest(root: Path, sheets: list[Path]) -> tuple[list[Annotation], list[Problem]]:
-    """Annotations of every manifest row; relative paths are taken from the manifest's folder
-    (``root`` only served to find the manifest)."""
+def read_manifest(root: Path, sheets: list[Path], allow_outside_root: bool = False) -> tuple[list[Annotation], list[Problem]]:
+    """Annotations of every manifest row; relative paths are taken from the manifest's folder. A
+    path outside ``root`` (``../..``, an absolute path elsewhere) is a row problem unless
+    ``allow_outside_root`` (``dataset.allow_outside_root``): a manifest handed to us must not make
+    mer3d read arbitrary files."""
     (manifest,) = sheets
     table = read_csv_table(manifest)
     headers = match_columns(table.columns, REQUIRED, OPTIONAL, manifest)
     base = manifest.parent
+    inside = os.path.normpath(root.absolute())
 
     def parse(cells: Cells, source: str, row: int) -> Annotation:
         path = base / Path(cells.required("path")).expanduser()
+        where = os.path.normpath(path.absolute())
+        if not allow_outside_root and os.path.commonpath([inside, where]) != inside:
+            raise BadRow(f"column path: {cells.required('path')} lies outside the dataset root {root}; "
+                         f"set dataset.allow_outside_root: true to read it")
         is_video = path.suffix.lower() in VIDEO_EXTENSIONS
-        onset, apex, offset = cells.span("onset", "apex", "offset")
+        onset, apex, offset = cells.span("onset", "apex", "offset", ends_required=False)
         return Annotation(
             subject=cells.required("subject"),
             name=cells.text("name") or (path.stem if is_video else path.name),

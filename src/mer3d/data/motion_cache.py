@@ -15,7 +15,9 @@ Kinds of entry:
 
 Missing entries are computed in ``workers`` processes (each with one OpenCV thread) while the parent
 decodes the next clips, with a progress bar; entries are written atomically as they finish, so an
-interrupted build keeps what it finished and never leaves a half-written entry.
+interrupted build keeps what it finished and never leaves a half-written entry. Entries carry the
+frames cache's checksum trailer (``cache.write_entry``/``read_entry``): a damaged one is recomputed
+with a warning naming it, never used.
 """
 from __future__ import annotations
 
@@ -31,12 +33,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from mer3d.data.cache import ClipCache, write_entry
+from mer3d.data.cache import ClipCache, read_entry, write_entry
 from mer3d.data.flow import FLOW_METHODS, FLOW_REFERENCES, clip_flow, estimate_apex, optical_flow, resize_flow
 from mer3d.data.records import ClipRecord
 from mer3d.errors import UserError
 
-MOTION_VERSION = 1
+MOTION_VERSION = 2   # 2: entries end in a checksum trailer
 APEX_ESTIMATOR = "dis-local-motion-1"   # change whenever flow.estimate_apex changes
 
 
@@ -106,11 +108,17 @@ class MotionCache:
     def _entries(self, records: Sequence[ClipRecord], kind: str, apexes: Sequence[int | None],
                  progress: bool) -> list[np.ndarray]:
         paths = [self.entry_path(record, kind, apex) for record, apex in zip(records, apexes)]
-        missing = [i for i, path in enumerate(paths) if not path.exists()]
+        entries = [read_entry(path) for path in paths]   # None: missing, or damaged (warned)
+        missing = [i for i, entry in enumerate(entries) if entry is None]
         if missing:
             self._compute([records[i] for i in missing], kind, [apexes[i] for i in missing],
                           [paths[i] for i in missing], progress)
-        return [np.load(path) for path in paths]
+        for i in missing:
+            entries[i] = read_entry(paths[i])
+            if entries[i] is None:
+                raise UserError(f"{paths[i]}: cache entry damaged right after it was written; check the disk "
+                                f"holding the cache (data.cache_dir)")
+        return entries
 
     def _compute(self, records: list[ClipRecord], kind: str, apexes: list[int | None], paths: list[Path],
                  progress: bool) -> None:

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
+from onnx import numpy_helper
 from onnxruntime.capi.onnxruntime_pybind11_state import (Fail, InvalidArgument, InvalidGraph, InvalidProtobuf,
                                                          NoSuchFile, NotImplemented as OrtNotImplemented)
 
@@ -83,6 +85,7 @@ class OnnxBackend(SidecarInfo):
         super().__init__(meta, path)
         self.session = ort_session(path)
         check_signature(self.session, path, self.input_shape, len(self.classes))
+        check_no_nan(path)
 
     def predict_logits(self, x: np.ndarray) -> np.ndarray:
         self.check_input(x)
@@ -111,7 +114,7 @@ def cached_onnx(weights: Path) -> Path:
     # The sidecar is written after the model, so its presence means a complete export.
     if sidecar_path(cached).is_file():
         return cached
-    return export_model(weights, "onnx", cached)
+    return export_model(weights, "onnx", cached, option="ONNX cache file")
 
 
 def content_key(weights: Path) -> str:
@@ -141,3 +144,13 @@ def check_signature(session: ort.InferenceSession, path: Path, input_shape: tupl
     actual = [(arg.name, arg.shape[1:]) for arg in session.get_inputs() + session.get_outputs()]
     if actual != expected:
         raise UserError(f"{path}: inputs/outputs {actual} do not fit {sidecar_path(path).name} (expected {expected})")
+
+
+def check_no_nan(path: Path) -> None:
+    """Refuse an ONNX file with NaN among its weights (e.g. exported from a diverged training),
+    which would predict NaN for every clip. Infinities are left alone: an export may hold them as
+    legitimate bounds."""
+    for tensor in onnx.load(str(path)).graph.initializer:
+        values = numpy_helper.to_array(tensor)
+        if values.dtype.kind == "f" and np.isnan(values).any():
+            raise UserError(f"{path}: weight {tensor.name} holds NaN values; the export is damaged")

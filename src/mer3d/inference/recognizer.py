@@ -16,6 +16,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -23,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy.special import softmax
 
-from ..atomic import atomic_path, atomic_write_text
+from ..atomic import atomic_path, atomic_write_text, check_writable
 from ..data.preprocess import preprocess_frame
 from ..data.flow import estimate_apex
 from ..data.magnify import Magnification, magnify_clip
@@ -42,6 +44,37 @@ DEFAULT_FPS = 200.0        # CASME II's rate, for weights that do not record the
 BATCH = 8
 APEX_SEARCH_FRAMES = 16    # frames an apex-flow window reads to find its apex in
 NO_FACE_HINT = " (frames that are already face crops, like CASME II's Cropped/, need --face-crop off)"
+RESULT_SUFFIXES = (".json", ".csv")
+NOT_FINITE = "the network's output is not a number (NaN or infinite); are the weights damaged?"
+MAX_SPAN_FRAMES = 10 ** 7  # input frames one window may span: far beyond any micro-expression
+
+
+def check_results_path(path: str | Path, option: str = "--out") -> Path:
+    """Refuse up front a results file ``VideoPrediction.save`` could not write: a UserError naming
+    ``option`` and ``path`` for a suffix other than .json/.csv or a place no file can be written."""
+    path = Path(path)
+    if path.suffix.lower() not in RESULT_SUFFIXES:
+        raise UserError(f"{option} {path}: must end in .json or .csv")
+    return check_writable(path, option)
+
+
+def check_stride(stride) -> int:
+    """``stride`` if it is a positive whole number of frames; a UserError otherwise."""
+    if isinstance(stride, bool) or not isinstance(stride, numbers.Integral) or stride < 1:
+        raise UserError(f"stride {stride!r}: must be a positive whole number of input frames")
+    return int(stride)
+
+
+def check_seconds(value, option: str = "duration") -> float:
+    """``value`` (a number or numeric text) as seconds, if finite and positive; a UserError naming
+    ``option`` otherwise."""
+    try:
+        seconds = float(value) if isinstance(value, (str, numbers.Real)) and not isinstance(value, bool) else None
+    except ValueError:
+        seconds = None
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise UserError(f"{option} {value!r}: expected a finite positive number of seconds, 'window' or 'typical'")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -81,7 +114,7 @@ class VideoPrediction:
 
     def save(self, path: str | Path) -> Path:
         """Write JSON (``.json``) or one CSV row per window (``.csv``)."""
-        path = Path(path)
+        path = check_results_path(path)
         if path.suffix.lower() == ".json":
             atomic_write_text(path, json.dumps(self.to_dict(), indent=2))
         elif path.suffix.lower() == ".csv":
@@ -183,6 +216,8 @@ class Recognizer:
             clip = fit_length(clip, self.frames)
             window = take_window(clip, eval_window_starts(len(clip), self.frames, None)[0], self.frames)
         probs = self._probabilities([window], fps or self.backend.meta.get("fps") or DEFAULT_FPS)[0]
+        if not np.isfinite(probs).all():
+            raise UserError(f"the clip: {NOT_FINITE}")
         return ClipPrediction({c: float(p) for c, p in zip(self.classes, probs)}, self.classes[int(probs.argmax())])
 
     def duration(self, duration_s: float | str | None) -> float:
@@ -196,7 +231,7 @@ class Recognizer:
             return self.window_duration_s
         if duration_s == "typical":
             return self.typical_duration_s or self.window_duration_s
-        return float(duration_s)
+        return check_seconds(duration_s)
 
     def predict_video(self, source: str | Path | int, stride: int = 8, duration_s: float | str | None = None,
                       fps: float | None = None, on_window: Callable[[WindowPrediction], None] | None = None,
@@ -204,8 +239,13 @@ class Recognizer:
         """Slide 16-frame windows spanning ``duration_s`` seconds (default: the training data's
         typical micro-expression duration, see ``duration``) every ``stride`` input frames over a
         video file, a frames folder or a camera index."""
+        stride, span_s = check_stride(stride), self.duration(duration_s)    # before the input is opened
+        if fps is not None and not (isinstance(fps, numbers.Real) and math.isfinite(fps) and fps > 0):
+            raise UserError(f"fps {fps!r}: the input's frame rate must be a finite positive number")
         with open_source(source, fps=fps) as src:
-            span_s = self.duration(duration_s)
+            if span_s * src.fps > MAX_SPAN_FRAMES:
+                raise UserError(f"{source}: a window of {span_s:g} s spans more than {MAX_SPAN_FRAMES} frames "
+                                f"at {src.fps:g} fps; give a shorter duration")
             stream = StreamingWindows(src.fps, span_s, self.window_frames, stride)
             result = VideoPrediction(str(source), float(src.fps), self.classes,
                                      window_span_s=stream.span / src.fps, window_frames=self.window_frames)
@@ -237,6 +277,9 @@ class Recognizer:
         probs = iter(self._probabilities(ready, self.window_frames / result.window_span_s)) if ready else iter(())
         for (window, _), clip, box in zip(pending, crops, faces):
             p = next(probs) if clip is not None else None
+            if p is not None and not np.isfinite(p).all():
+                raise UserError(f"{result.input}: window of frames {window.start_frame}-{window.end_frame} "
+                                f"({window.start_s(result.fps):.3f}-{window.end_s(result.fps):.3f} s): {NOT_FINITE}")
             prediction = WindowPrediction(
                 window.start_s(result.fps), window.end_s(result.fps), window.start_frame, window.end_frame, box,
                 {c: float(v) for c, v in zip(self.classes, p)} if p is not None else None,

@@ -17,7 +17,7 @@ import onnx
 import torch
 from torch import nn
 
-from ..atomic import atomic_path, atomic_write_text
+from ..atomic import atomic_path, atomic_write_text, check_writable
 from ..errors import UserError
 from .weights import load_weights, sidecar_path
 
@@ -35,13 +35,19 @@ def clip_shape(meta: dict, path: Path) -> tuple[int, int, int, int]:
         raise UserError(f"{sidecar_path(path)}: architecture lacks {missing}") from None
 
 
-def export_model(weights: str | Path, fmt: str, out: str | Path) -> Path:
+def export_model(weights: str | Path, fmt: str, out: str | Path, option: str = "--out") -> Path:
     """Write ``weights`` (a ``.safetensors`` file; for a run folder see
     ``training.run_dir.resolve_weights``) as ``fmt`` ("onnx" or "torchscript") to ``out``, with
-    its sidecar; returns ``out``."""
+    its sidecar; returns ``out``. ``option`` names ``out`` in the error for a place no file can be
+    written, raised before anything is loaded."""
     if fmt not in FORMATS:
         raise UserError(f"unknown export format '{fmt}'; choose one of: {', '.join(FORMATS)}")
     weights, out = Path(weights), Path(out)
+    if sidecar_path(out) == out:
+        raise UserError(f"{option} {out}: the export's sidecar is {out.name}; give the export another extension "
+                        f"(.onnx for onnx, .pt for torchscript)")
+    check_writable(out, option)
+    check_writable(sidecar_path(out), option)
     if sidecar_path(out).resolve() == sidecar_path(weights).resolve():
         raise UserError(f"{out}: its sidecar would overwrite {sidecar_path(weights)}; choose another file name")
     model, meta = load_weights(weights)

@@ -19,6 +19,10 @@ def register_model(name: str):
     return add
 
 
+# Models that are not networks (training.classical fits them): known to the settings, never built here.
+CLASSICAL_MODELS = ("lbptop-svm",)
+
+
 def model_names() -> list[str]:
     return sorted(_MODELS)
 

@@ -18,12 +18,13 @@ from sklearn.svm import LinearSVC
 
 from ..data.lbptop import GRID, POINTS, RADIUS, lbp_top
 from ..errors import UserError
+from ..models.registry import CLASSICAL_MODELS
 from .prepared import PreparedData
 from .protocols import Fold
 from .run_dir import RunDir
 
 
-MODEL_NAME = "lbptop-svm"
+MODEL_NAME = CLASSICAL_MODELS[0]
 
 
 def gray_frames(clip: np.ndarray) -> np.ndarray:

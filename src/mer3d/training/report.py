@@ -2,6 +2,8 @@
 ``evaluate`` recomputes everything from the saved predictions alone."""
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -67,10 +69,27 @@ def evaluation_inputs(config: dict, rows: list[dict]) -> dict:
     return inputs
 
 
-def _history(run: RunDir) -> list[dict]:
-    def number(value):
-        return float(value) if value not in ("", None) else None
-    return [{k: (v if k == "fold" else number(v)) for k, v in row.items()} for row in read_csv(run.history)]
+def read_history(run: RunDir) -> list[dict] | None:
+    """history.csv as numbers (None where not measured), None without the file; a damaged file is a
+    one-line error naming it and its row."""
+    if not run.history.is_file():
+        return None
+    remedy = "remove it to evaluate without training curves"
+    try:
+        rows = read_csv(run.history)
+    except (UnicodeDecodeError, csv.Error):
+        raise UserError(f"{run.history}: not a CSV file; {remedy}") from None
+    missing = [c for c in HISTORY_COLUMNS[:4] if not rows or c not in rows[0]]
+    if missing:
+        raise UserError(f"{run.history}: {'no rows' if not rows else f'no column {missing[0]}'}; {remedy}")
+    history = []
+    for number, row in enumerate(rows, start=2):
+        try:
+            history.append({k: (v if k == "fold" else float(v) if v not in ("", None) else None)
+                            for k, v in row.items() if k is not None})
+        except (TypeError, ValueError):
+            raise UserError(f"{run.history} row {number}: a value is not a number; {remedy}") from None
+    return history
 
 
 def evaluate(run_path: str | Path, classes: list[str] | None = None) -> dict:
@@ -78,9 +97,8 @@ def evaluate(run_path: str | Path, classes: list[str] | None = None) -> dict:
     per-fold mean, then metrics.json, plots and report.md."""
     run = RunDir(Path(run_path))
     config = run.read_config()
-    rows = read_csv(run.predictions)
-    if not rows:
-        raise UserError(f"{run.predictions}: no predictions")
+    rows = read_predictions(run.predictions)
+    history = read_history(run)
     classes = classes or [c[2:] for c in rows[0] if c.startswith("p_")]
     index = {c: k for k, c in enumerate(classes)}
     y_true = [index[r["true"]] for r in rows]
@@ -99,12 +117,46 @@ def evaluate(run_path: str | Path, classes: list[str] | None = None) -> dict:
     plot_confusion(metrics["confusion_matrix"], classes, run.path / "confusion_matrix.png", f"Confusion matrix: {title}")
     plot_per_class(metrics["per_class_accuracy"], metrics["accuracy"], run.path / "per_class_accuracy.png",
                    f"Per-class accuracy: {title}")
-    if run.history.is_file():
-        plot_history(_history(run), run.path / "training_curves.png", f"Training: {title}")
+    if history:
+        plot_history(history, run.path / "training_curves.png", f"Training: {title}")
     published = (published_markdown({"mer3d (this run)": run_scores(metrics)}, PUBLISHED)
                  if (config["dataset"]["name"], config["protocol"]["name"]) == (COMPOSITE, "loso") else "")
     atomic_write_text(run.report, f"# mer3d run report\n\n{title}\n\n{metrics_markdown(metrics)}\n{published}")
     return metrics
+
+
+PREDICTION_COLUMNS = ("fold", "subject", "clip", "true", "predicted")
+
+
+def read_predictions(path: Path) -> list[dict]:
+    """The rows of a run's predictions.csv, checked: the columns a report needs, at least two
+    ``p_<class>`` columns, every true and predicted class among them, probabilities finite numbers.
+    Anything else is a one-line error naming the file and row (a damaged or hand-edited file)."""
+    try:
+        rows = read_csv(path)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise UserError(f"{path}: not a predictions CSV ({' '.join(str(error).split())})") from None
+    if not rows:
+        raise UserError(f"{path}: no predictions")
+    header = list(rows[0])
+    missing = [c for c in PREDICTION_COLUMNS if c not in header]
+    classes = [c[2:] for c in header if c and c.startswith("p_")]
+    if missing or len(classes) < 2:
+        raise UserError(f"{path}: not a predictions file of mer3d (missing column "
+                        f"{missing[0] if missing else 'p_<class> for two classes or more'})")
+    for number, row in enumerate(rows, start=2):
+        if None in row or any(row[c] is None for c in header):
+            raise UserError(f"{path} row {number}: {'too many' if None in row else 'too few'} fields")
+        for column in ("true", "predicted"):
+            if row[column] not in classes:
+                raise UserError(f"{path} row {number}: {column} class '{row[column]}' is not one of {', '.join(classes)}")
+        try:
+            finite = all(math.isfinite(float(row[f"p_{c}"])) for c in classes)
+        except ValueError:
+            finite = False
+        if not finite:
+            raise UserError(f"{path} row {number}: a probability is not a finite number")
+    return rows
 
 
 def part_metrics(rows: list[dict], y_true: list[int], y_pred: list[int], classes: list[str]) -> dict:

@@ -9,10 +9,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-import yaml
-
 from ..atomic import atomic_path, atomic_write_text
-from ..config import dump_config
+from ..config import dump_config, load_saved_config
 from ..errors import UserError
 
 FINAL_FOLD = "final"   # the model trained on all subjects after cross-validation
@@ -59,9 +57,10 @@ class RunDir:
         atomic_write_text(self.config, dump_config(config))
 
     def read_config(self) -> dict:
+        """The run's settings, checked as a fresh configuration is (``config.load_saved_config``)."""
         if not self.config.is_file():
             raise UserError(f"{self.path}: not a mer3d run folder (no config.yaml)")
-        return yaml.safe_load(self.config.read_text())
+        return load_saved_config(self.config)
 
     def write_json(self, path: Path, data) -> None:
         atomic_write_text(path, json.dumps(data, indent=2))

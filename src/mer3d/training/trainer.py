@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -26,7 +27,7 @@ from ..errors import UserError
 from ..models import architecture, create_model, model_needs_gender
 from ..models.precision import inference_model, network_input
 from ..models.weights import save_weights
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import previous_checkpoint, resume_checkpoint, save_checkpoint
 from .classical import MODEL_NAME as CLASSICAL
 from .classical import lbptop_features, train_classical_fold
 from .optim import make_optimizer, make_scheduler
@@ -211,12 +212,12 @@ def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, ru
     model = create_model(**arch).to(device, memory_format=torch.channels_last_3d)
     optimizer = make_optimizer(model, train_cfg)
     scheduler = make_scheduler(optimizer, train_cfg)
-    start, history = 0, []
-    if run.checkpoint(fold.name).is_file():
-        start, history = load_checkpoint(run.checkpoint(fold.name), model=model, optimizer=optimizer,
-                                         scheduler=scheduler)
-        log.info("fold %s: resuming after epoch %d", fold.name, start)
     epochs = training_epochs(config)
+    # The newest usable of the last two checkpoints; a damaged one is a warning, (0, []) starts over.
+    start, history = resume_checkpoint(run.checkpoint(fold.name), model=model, optimizer=optimizer,
+                                       scheduler=scheduler, max_epoch=epochs, what=f"fold {fold.name}")
+    if start:
+        log.info("fold %s: resuming after epoch %d", fold.name, start)
     steps_per_epoch = len(batch_bounds(len(train_set), train_cfg["batch_size"]))
     with tqdm(total=epochs * steps_per_epoch, initial=start * steps_per_epoch, unit="batch",
               desc=f"fold {fold.name}", dynamic_ncols=True, leave=False) as progress:
@@ -237,7 +238,7 @@ def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, ru
 
 
 def finish_fold(config, data: PreparedData, fold: Fold, model, arch: dict, history: list[dict], run: RunDir) -> dict:
-    """Test the fold's final model once, then save its weights and result; drop the checkpoint."""
+    """Test the fold's final model once, then save its weights and result; drop the checkpoints."""
     probs = predict_probabilities(model, eval_clips(data, fold.test, config), config) if fold.test else np.zeros((0, 0))
     train_clips = [data.dataset.clips[i] for i in fold.train]   # the artefact must not depend on test subjects
     durations = [d for d in map(clip_duration_s, train_clips) if d is not None]
@@ -251,6 +252,7 @@ def finish_fold(config, data: PreparedData, fold: Fold, model, arch: dict, histo
     if fold.test:
         run.write_json(run.fold_result(fold.name), result)
     run.checkpoint(fold.name).unlink(missing_ok=True)
+    previous_checkpoint(run.checkpoint(fold.name)).unlink(missing_ok=True)
     return result
 
 
@@ -301,10 +303,35 @@ def train(config: dict, out: str | Path) -> dict:
     run = RunDir(Path(out))
     if run.config.exists():
         raise UserError(f"{run.path}: already holds a run; use 'mer3d train --resume {run.path}' or another --out")
+    check_new_folder(run.path, "--out")
     data = prepare_data(config)
+    check_settings_against_data(config, data)
     run.path.mkdir(parents=True, exist_ok=True)
     run.write_config(config)
     return execute(config, run, data)
+
+
+def check_settings_against_data(config: dict, data: PreparedData) -> None:
+    """What would otherwise fail once the run folder exists: the device, and the protocol against
+    these subjects (protocol.k, protocol.test_subjects, parts)."""
+    device_of(config["train"])
+    make_folds(config["protocol"], [c.subject for c in data.dataset.clips], config["seed"],
+               config["train"]["val_fraction"], data.dataset.parts())
+
+
+def check_new_folder(path: Path, option: str) -> None:
+    """A UserError naming ``option`` unless ``path`` is, or can be made as, a folder we can write in;
+    probed by making and removing a temporary folder, so nothing is left behind (and root's
+    permissions do not hide a read-only file system)."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path}: exists and is not a folder")
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise UserError(f"{option} {path}: {existing} is a file, not a folder")
+    try:
+        tempfile.TemporaryDirectory(dir=existing).cleanup()
+    except OSError as error:
+        raise UserError(f"{option} {path}: cannot write in {existing} ({error.strerror or error})") from None
 
 
 def resume(run_path: str | Path) -> dict:
