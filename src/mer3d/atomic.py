@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,8 +126,6 @@ def check_writable(path: str | Path, option: str) -> Path:
     non-regular file (a device such as /dev/null would be replaced), or when the nearest existing
     folder above it (missing ones are created on writing) is not a folder or is not writable.
     Creates nothing."""
-    import stat
-
     path = Path(path)
     where = f"{option} {path}" if option else str(path)
     try:

@@ -4,6 +4,7 @@ status 2; nothing existing changes and nothing is left behind that blocks the co
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -51,3 +52,16 @@ def assert_user_error(outcome: Outcome, *names: str) -> None:
     assert len(errors) == 1, outcome.err
     for name in names:
         assert str(name) in errors[0], (name, errors[0])
+
+
+def assert_problem_at(dataset: str, root: Path, path: Path, row: int | None, capsys) -> list[dict]:
+    """``datasets inspect`` exits 0 and reports a problem at ``path`` (sheet row ``row``), and nothing
+    under ``root`` changes; returns the problems."""
+    before = tree(root)
+    outcome = run(["datasets", "inspect", "--dataset", dataset, "--root", root, "--json"], capsys)
+    assert_no_traceback(outcome)
+    assert outcome.code == 0, outcome.err
+    problems = json.loads(outcome.out)["problems"]
+    assert any(p["path"] == str(path) and p["row"] == row for p in problems), problems
+    assert tree(root) == before
+    return problems

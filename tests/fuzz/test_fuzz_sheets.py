@@ -7,7 +7,7 @@ import random
 
 import pytest
 import xlwt
-from harness import assert_no_traceback, assert_user_error, run, tree
+from harness import assert_no_traceback, assert_problem_at, assert_user_error, run, tree
 from fixtures import casme2_row, write_casme2, write_frames, write_manifest, write_samm  # noqa: I001 (after harness)
 
 from mer3d.data.casme2 import write_casme2_sheet
@@ -37,13 +37,7 @@ def casme2_copy(root, first: dict):
 @pytest.mark.parametrize("column, value", CELL_CASES, ids=[f"{c}={v}" for c, v in CELL_CASES])
 def test_a_bad_cell_is_a_problem_of_its_row(tmp_path, capsys, column, value):
     root = tmp_path / "root"
-    sheet = casme2_copy(root, {column: value})
-    before = tree(root)
-    outcome = run(["datasets", "inspect", "--dataset", "casme2", "--root", root, "--json"], capsys)
-    assert_no_traceback(outcome)
-    assert outcome.code == 0, outcome.err
-    assert f'"path": "{sheet}",\n      "row": 2,' in outcome.out, outcome.out[-1500:]
-    assert tree(root) == before
+    assert_problem_at("casme2", root, casme2_copy(root, {column: value}), 2, capsys)
 
 
 def xlsx_bytes(tmp_path) -> bytes:
@@ -177,10 +171,4 @@ def test_a_bad_manifest_cell_is_a_problem_of_its_row(tmp_path, capsys, column, v
             {"subject": "02", "path": "frames/b", "label": "sad", "gender": "m"},
             {"subject": "03", "path": "frames/c", "label": "happy", "gender": "f"}]
     rows[0][column] = value
-    manifest = write_manifest(tmp_path / "manifest.csv", rows)
-    before = tree(tmp_path)
-    outcome = run(["datasets", "inspect", "--dataset", "csv", "--root", tmp_path, "--json"], capsys)
-    assert_no_traceback(outcome)
-    assert outcome.code == 0, outcome.err
-    assert f'"path": "{manifest}",\n      "row": 2,' in outcome.out, outcome.out[-1500:]
-    assert tree(tmp_path) == before
+    assert_problem_at("csv", tmp_path, write_manifest(tmp_path / "manifest.csv", rows), 2, capsys)

@@ -247,6 +247,8 @@ def _read_video(path: Path, onset: int | None, offset: int | None) -> list[np.nd
         raise UnusableClip(f"{path}: video has {number} readable frames, but the clip ends at frame {offset}")
     if not frames:
         raise UnusableClip(f"{path}: no readable frames from frame {first} on")
+    if len(frames) < 2:
+        raise UnusableClip(f"{path}: one readable frame from frame {first} on; a clip needs at least 2 to show motion")
     return frames
 
 

@@ -114,13 +114,11 @@ class VideoPrediction:
 
     def save(self, path: str | Path) -> Path:
         """Write JSON (``.json``) or one CSV row per window (``.csv``)."""
-        path = check_results_path(path)
+        path = check_results_path(path)      # .json or .csv, writable
         if path.suffix.lower() == ".json":
             atomic_write_text(path, json.dumps(self.to_dict(), indent=2))
-        elif path.suffix.lower() == ".csv":
-            self._save_csv(path)
         else:
-            raise UserError(f"{path}: --out must end in .json or .csv")
+            self._save_csv(path)
         return path
 
     def _save_csv(self, path: Path) -> None:
