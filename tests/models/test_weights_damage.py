@@ -2,6 +2,7 @@
 raised while loading, never a traceback or a model that predicts with the wrong labels."""
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -189,3 +190,12 @@ def test_run_folder_without_weights(tmp_path, layout, message):
     with pytest.raises(UserError) as caught:
         resolve_weights(run)
     assert str(run) in str(caught.value) and message in str(caught.value)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+@pytest.mark.parametrize("representation", ["flow", "flow+strain", "apex-flow"])
+def test_settings_whose_input_the_network_cannot_take_are_refused(weights, backend, representation):
+    from mer3d.inference.backends import open_backend
+    edit_sidecar(weights, setting("data", {"representation": representation, "size": 32, "frames": 8, "channels": 1}))
+    with pytest.raises(UserError, match=re.escape(f"{weights}: its settings give {representation} input of")):
+        open_backend(weights, backend, "fp32")

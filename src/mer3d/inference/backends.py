@@ -18,6 +18,7 @@ from onnx import numpy_helper
 from onnxruntime.capi.onnxruntime_pybind11_state import (Fail, InvalidArgument, InvalidGraph, InvalidProtobuf,
                                                          NoSuchFile, NotImplemented as OrtNotImplemented)
 
+from ..data.representation import representation
 from ..errors import UserError
 from ..models.export import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, clip_shape, export_model
 from ..models.precision import DTYPES, inference_model, network_input
@@ -44,11 +45,22 @@ class SidecarInfo:
         self.meta = meta
         self.classes = list(meta["classes"])
         self.input_shape = clip_shape(meta, path)
+        check_input_channels(meta, path)
 
     def check_input(self, x: np.ndarray) -> None:
         # Both runtimes report a wrong shape deep inside a layer; name it here instead.
         if x.ndim != 5 or x.shape[1:] != self.input_shape:
             raise ValueError(f"clips of shape (N, {', '.join(map(str, self.input_shape))}) expected, got {x.shape}")
+
+
+def check_input_channels(meta: dict, path: Path) -> None:
+    """The sidecar's representation makes inputs of as many channels as the network takes."""
+    data, takes = meta.get("data") or {}, clip_shape(meta, path)[0]
+    name = data.get("representation", "gray")
+    gives = representation(name).channels or data.get("channels", takes)
+    if gives != takes:
+        raise UserError(f"{path}: its settings give {name} input of {gives} channel(s), but the network takes "
+                        f"{takes}; not a consistent mer3d model")
 
 
 class TorchBackend(SidecarInfo):
@@ -108,7 +120,7 @@ def cached_onnx(weights: Path) -> Path:
     """An ONNX export of ``weights``, made on first use and reused while the weights, their sidecar
     and the opset stay the same (the file name holds their hash, so a retrained model is re-exported).
     It lies hidden beside the weights, or in the user's cache folder where that folder is read-only."""
-    read_sidecar(weights)                       # a foreign file fails here, before it is hashed
+    check_input_channels(read_sidecar(weights), weights)   # a foreign file fails here, before it is hashed
     folder = weights.parent if os.access(weights.parent, os.W_OK) else user_cache_dir() / "onnx"
     cached = folder / f".{weights.stem}.{content_key(weights)}.onnx"
     # The sidecar is written after the model, so its presence means a complete export.
