@@ -19,10 +19,12 @@ from .reports.tables import metrics_table
 from .training.benchmark import benchmark as run_benchmark
 from .training.benchmark import format_benchmark as format_network_benchmark
 from .training.report import evaluate
-from .training.trainer import check_new_folder, resume, train
+from .training.run_dir import check_new_folder
+from .training.trainer import resume, train
+from .training.trainer import report as write_run_report
 
 __all__ = ["Recognizer", "export", "render", "compare", "demo_compare", "load_config", "load_dataset", "inspect_dataset", "format_inspection", "create_model",
-           "layer_table", "benchmark", "format_benchmark", "flow_benchmark", "format_flow_benchmark", "deployed_evaluation", "format_deployed", "train", "resume", "evaluate", "metrics_table", "demo"]
+           "layer_table", "benchmark", "format_benchmark", "flow_benchmark", "format_flow_benchmark", "deployed_evaluation", "format_deployed", "train", "resume", "report", "evaluate", "metrics_table", "demo"]
 
 
 def layer_table(config: dict) -> str:
@@ -33,6 +35,14 @@ def layer_table(config: dict) -> str:
     title = (f"{arch['name']} ({config.get('preset') or 'custom'}): input (N, {', '.join(map(str, shape))}) "
              f"of {config['data']['representation']}, {arch['num_classes']} classes")
     return format_layer_table(layer_rows(model, shape), title)
+
+
+def report(run: str | Path) -> dict:
+    """Write a run's report (metrics.json, predictions.csv, report.md, plots) from its fold results,
+    exactly as a run trained in one go writes it, and return its metrics: for runs trained in shards
+    (``train(config, out, folds=[...])``, ``resume(run, folds=[...])``). A UserError names the
+    folds that have no result yet."""
+    return write_run_report(run)
 
 
 def num_classes(config: dict) -> int:

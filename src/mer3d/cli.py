@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--genders", help="CSV with columns subject,gender, for geme (sets dataset.genders)")
     p.add_argument("--out", help="new run folder")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run")
+    p.add_argument("--folds", metavar="NAME[,NAME...]",
+                   help="train only these folds (sub01, fold1, ...; 'final' for the final model): one shard of a "
+                        "run; the report is written once every fold has its result (else 'mer3d report RUN')")
+
+    p = sub.add_parser("report", parents=[DEBUG], help="write a run's report from its fold results (after sharded --folds)")
+    p.add_argument("run")
 
     p = sub.add_parser("evaluate", parents=[DEBUG], help="recompute a run's report from its saved predictions")
     p.add_argument("run")
@@ -106,11 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train(args) -> dict:
+def _train(args) -> dict | None:
+    folds = _fold_names(args.folds)
     if args.resume:
         if args.out or args.root or args.annotations or args.genders or args.overrides or args.config:
-            raise UserError("--resume takes no other options: the run's own config.yaml is used")
-        return api.resume(args.resume)
+            raise UserError("--resume takes no other options but --folds: the run's own config.yaml is used")
+        return api.resume(args.resume, folds=folds)
     if not args.out:
         raise UserError("train needs --out RUN_DIR (or --resume RUN_DIR)")
     overrides = list(args.overrides)
@@ -118,7 +125,17 @@ def _train(args) -> dict:
     overrides += [f"dataset.annotations={args.annotations}"] if args.annotations else []
     overrides += [f"dataset.genders={args.genders}"] if args.genders else []
     config = api.load_config(args.preset, args.config, overrides)
-    return api.train(config, args.out)
+    return api.train(config, args.out, folds=folds)
+
+
+def _fold_names(text: str | None) -> list[str] | None:
+    """``--folds sub01,sub02`` as a list of names (checked against the run's protocol by train)."""
+    if text is None:
+        return None
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise UserError(f"--folds {text!r}: name at least one fold, e.g. --folds fold1,fold2 (or final)")
+    return names
 
 
 def _part_folders(items: list[str]) -> dict[str, str] | None:
@@ -203,7 +220,12 @@ def run_command(args) -> int:
                                      allow_outside_root=args.allow_outside_root)
         print(json.dumps(report, indent=2) if args.json else api.format_inspection(report))
     elif args.command == "train":
-        print(api.metrics_table(_train(args)))
+        metrics = _train(args)
+        print(api.metrics_table(metrics) if metrics is not None else
+              f"no report yet: other folds of the run remain (listed above); once every fold has its result, "
+              f"'mer3d report {args.resume or args.out}' writes it")
+    elif args.command == "report":
+        print(api.metrics_table(api.report(args.run)))
     elif args.command == "evaluate":
         print(api.metrics_table(api.evaluate(args.run)))
         if args.deployed:

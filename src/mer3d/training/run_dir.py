@@ -5,6 +5,7 @@ import csv
 import json
 import platform
 import sys
+import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -115,3 +116,18 @@ def only_fold_weights(run: RunDir) -> Path:
         raise UserError(f"{run.path}: holds no trained weights yet ({run.weights(FINAL_FOLD).name} or folds/<fold>/model.safetensors)")
     raise UserError(f"{run.path}: {len(folds)} folds and no final {run.weights(FINAL_FOLD).name}; pass one fold's weights: "
                     + ", ".join(str(p) for p in saved))
+
+
+def check_new_folder(path: Path, option: str) -> None:
+    """A UserError naming ``option`` unless ``path`` is, or can be made as, a folder we can write in;
+    probed by making and removing a temporary folder, so nothing is left behind (and root's
+    permissions do not hide a read-only file system)."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path}: exists and is not a folder")
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise UserError(f"{option} {path}: {existing} is a file, not a folder")
+    try:
+        tempfile.TemporaryDirectory(dir=existing).cleanup()
+    except OSError as error:
+        raise UserError(f"{option} {path}: cannot write in {existing} ({error.strerror or error})") from None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -30,11 +29,12 @@ from ..models.weights import save_weights
 from .checkpoint import previous_checkpoint, resume_checkpoint, save_checkpoint
 from .classical import MODEL_NAME as CLASSICAL
 from .classical import lbptop_features, train_classical_fold
+from .folds import has_final_model, missing_folds, protocol_folds, select_folds
 from .optim import make_optimizer, make_scheduler
 from .prepared import PreparedData
-from .protocols import Fold, make_folds
+from .protocols import Fold
 from .report import write_report
-from .run_dir import FINAL_FOLD, RunDir, environment
+from .run_dir import FINAL_FOLD, RunDir, check_new_folder, environment
 
 log = logging.getLogger("mer3d")
 
@@ -70,13 +70,17 @@ def check_model(config: dict, dataset: Dataset) -> None:
                             f"(--genders FILE, i.e. dataset.genders)")
 
 
-def prepare_data(config: dict) -> PreparedData:
+def prepare_data(config: dict, folds: list[str] | None = None) -> PreparedData:
+    """The dataset read, checked and prepared; ``folds`` (``--folds`` names) are checked against the
+    protocol's folds of the dataset's subjects before any clip is prepared."""
     data_cfg = config["data"]
     dataset = configured_dataset(config)
     for problem in dataset.problems:
         log.warning("%s", problem)
     if len(dataset.clips) < 2:
         raise UserError(f"{dataset.root}: fewer than 2 usable clips of classes {dataset.classes}")
+    if folds is not None:    # preparing clips only drops subjects, so a name unknown here stays unknown
+        select_folds(folds, protocol_folds(config, [c.subject for c in dataset.clips], dataset.parts()), config)
     check_model(config, dataset)
     inputs = prepare_inputs(dataset.clips, data_cfg, progress=True)
     for problem in inputs.skipped:
@@ -262,30 +266,59 @@ def set_threads(config: dict) -> int:
     return threads
 
 
-def execute(config: dict, run: RunDir, data: PreparedData | None = None) -> dict:
-    """Train every fold not yet finished, then pool the predictions into the run's report."""
+def execute(config: dict, run: RunDir, data: PreparedData | None = None,
+            folds: list[str] | None = None) -> dict | None:
+    """Train every fold not yet finished (with ``folds``, only the folds so named, ``final`` for the
+    final model), then, once every fold of the protocol has its result, pool the predictions into
+    the run's report and return its metrics; None while folds remain (a shard of a run)."""
     threads = set_threads(config)
     run.write_json(run.env, {**environment(threads), "seed": config["seed"]})
     if data is None:
-        data = prepare_data(config)
-    subjects = [c.subject for c in data.dataset.clips]
-    folds = make_folds(config["protocol"], subjects, config["seed"], config["train"]["val_fraction"],
-                       data.dataset.parts())
+        data = prepare_data(config, folds)
+    all_folds = protocol_folds(config, [c.subject for c in data.dataset.clips], data.dataset.parts())
+    chosen = select_folds(folds, all_folds, config)
     classical = config["model"]["name"] == CLASSICAL
-    # LBP-TOP features depend on one clip each, never on the fold: computed once per run.
-    fit_fold = partial(train_classical_fold, features=lbptop_features(data)) if classical else train_fold
-    results = []
-    for index, fold in enumerate(folds):
-        if run.fold_result(fold.name).is_file():
-            results.append(run.read_json(run.fold_result(fold.name)))
+    fit_fold = None
+    results = {}
+    for index, fold in enumerate(all_folds):
+        if (chosen is not None and fold.name not in chosen) or run.fold_result(fold.name).is_file():
             continue
-        log.info("fold %d/%d (%s): %d training clips, %d test clips", index + 1, len(folds), fold.name,
+        if fit_fold is None:    # LBP-TOP features depend on one clip each, never on the fold: once per run
+            fit_fold = partial(train_classical_fold, features=lbptop_features(data)) if classical else train_fold
+        log.info("fold %d/%d (%s): %d training clips, %d test clips", index + 1, len(all_folds), fold.name,
                  len(fold.train), len(fold.test))
         warn_missing_classes(data, fold)
-        results.append(fit_fold(config, data, fold, index, run))
-    if config["train"]["final_model"] and not classical:   # an SVM has no weights format for predict
-        train_final_model(config, data, run, len(folds))
-    return write_report(run, data.dataset, results, data.window_sources)
+        results[fold.name] = fit_fold(config, data, fold, index, run)
+    if has_final_model(config) and (chosen is None or FINAL_FOLD in chosen):
+        train_final_model(config, data, run, len(all_folds))
+    missing = missing_folds(run, all_folds, results)
+    if missing:
+        log.info("%d of %d folds done; remaining: %s. 'mer3d report %s' writes the report once all are done",
+                 len(all_folds) - len(missing), len(all_folds), ", ".join(missing), run.path)
+        return None
+    return pooled_report(run, data, all_folds, results)
+
+
+def pooled_report(run: RunDir, data: PreparedData, folds: list[Fold], results: dict) -> dict:
+    """The report from every fold's result, in the protocol's fold order: those of ``results``
+    (trained by this process), the others read from the run folder."""
+    pooled = [results[f.name] if f.name in results else run.read_json(run.fold_result(f.name)) for f in folds]
+    return write_report(run, data.dataset, pooled, data.window_sources)
+
+
+def report(run_path: str | Path) -> dict:
+    """Write a run's report (metrics.json, predictions.csv, report.md, plots) from its fold results,
+    as its last fold would have: for runs trained in shards (``--folds``). A one-line error names
+    the folds that have no result yet."""
+    run = RunDir(Path(run_path))
+    config = run.read_config()
+    data = prepare_data(config)
+    folds = protocol_folds(config, [c.subject for c in data.dataset.clips], data.dataset.parts())
+    missing = missing_folds(run, folds)
+    if missing:
+        raise UserError(f"{run.path}: {len(missing)} of {len(folds)} folds have no result yet: {', '.join(missing)}; "
+                        f"train them with 'mer3d train --resume {run.path} --folds {','.join(missing)}'")
+    return pooled_report(run, data, folds, {})
 
 
 def train_final_model(config: dict, data: PreparedData, run: RunDir, index: int) -> None:
@@ -297,44 +330,30 @@ def train_final_model(config: dict, data: PreparedData, run: RunDir, index: int)
     train_fold(config, data, Fold(FINAL_FOLD, tuple(range(len(data.arrays))), ()), index, run)
 
 
-def train(config: dict, out: str | Path) -> dict:
-    """Start a new run in ``out`` and return its metrics. The data are read and checked before
-    the run folder is created, so a mistake in them leaves nothing behind."""
+def train(config: dict, out: str | Path, folds: list[str] | None = None) -> dict | None:
+    """Start a new run in ``out`` and return its metrics (with ``folds``, train only those; None
+    while other folds remain). The data and fold names are read and checked before the run folder
+    is created, so a mistake in them leaves nothing behind."""
     run = RunDir(Path(out))
     if run.config.exists():
         raise UserError(f"{run.path}: already holds a run; use 'mer3d train --resume {run.path}' or another --out")
     check_new_folder(run.path, "--out")
-    data = prepare_data(config)
-    check_settings_against_data(config, data)
+    data = prepare_data(config, folds)
+    check_settings_against_data(config, data, folds)
     run.path.mkdir(parents=True, exist_ok=True)
     run.write_config(config)
-    return execute(config, run, data)
+    return execute(config, run, data, folds)
 
 
-def check_settings_against_data(config: dict, data: PreparedData) -> None:
-    """What would otherwise fail once the run folder exists: the device, and the protocol against
-    these subjects (protocol.k, protocol.test_subjects, parts)."""
+def check_settings_against_data(config: dict, data: PreparedData, folds: list[str] | None = None) -> None:
+    """What would otherwise fail once the run folder exists: the device, the protocol against
+    these subjects (protocol.k, protocol.test_subjects, parts) and the ``--folds`` names."""
     device_of(config["train"])
-    make_folds(config["protocol"], [c.subject for c in data.dataset.clips], config["seed"],
-               config["train"]["val_fraction"], data.dataset.parts())
+    select_folds(folds, protocol_folds(config, [c.subject for c in data.dataset.clips], data.dataset.parts()), config)
 
 
-def check_new_folder(path: Path, option: str) -> None:
-    """A UserError naming ``option`` unless ``path`` is, or can be made as, a folder we can write in;
-    probed by making and removing a temporary folder, so nothing is left behind (and root's
-    permissions do not hide a read-only file system)."""
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{option} {path}: exists and is not a folder")
-    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
-    if not existing.is_dir():
-        raise UserError(f"{option} {path}: {existing} is a file, not a folder")
-    try:
-        tempfile.TemporaryDirectory(dir=existing).cleanup()
-    except OSError as error:
-        raise UserError(f"{option} {path}: cannot write in {existing} ({error.strerror or error})") from None
-
-
-def resume(run_path: str | Path) -> dict:
-    """Continue an interrupted run from its last checkpoint; finished folds are kept."""
+def resume(run_path: str | Path, folds: list[str] | None = None) -> dict | None:
+    """Continue an interrupted run from its last checkpoint; finished folds are kept. With
+    ``folds``, train only those (a shard of the run); None while other folds remain."""
     run = RunDir(Path(run_path))
-    return execute(run.read_config(), run)
+    return execute(run.read_config(), run, folds=folds)
