@@ -125,3 +125,46 @@ def test_keras_model_matches_pytorch():
         assert tuple(keras_out.shape) == tuple(torch_out.shape) == (2, arch["num_classes"])
     paper = kr.build_keras_vgg3d(PAPER)
     assert sum(int(keras.ops.size(w)) for w in paper.trainable_weights) == 3_847_461
+
+
+TINY_DATA = ["data.size=16", "data.frames=4"]
+
+
+@pytest.mark.parametrize("overrides", [["data.representation=gray"],
+                                       ["data.representation=flow", "data.channels=1"]])
+def test_benchmark_reports_the_data_pipeline_alone(monkeypatch, overrides):
+    monkeypatch.setattr(bm, "run_variant", _fake_run())
+    config = load_config("paper-casme2", overrides=TINY_DATA + overrides)
+    threads = torch.get_num_threads()
+    report = bm.benchmark(config, 5, repeats=2, variants=("pytorch-default", bm.DEFAULT_TRAINING),
+                          progress=lambda m: None)
+    assert torch.get_num_threads() == threads  # one thread while timing, restored afterwards
+    pipe = report["data_pipeline"]
+    assert pipe["clips_per_s_per_core"] > 0 and pipe["augmentation_versions"] == 10
+    rep = config["data"]["representation"]
+    assert (pipe["representation"], pipe["size"], pipe["frames"]) == (rep, 16, 4)
+    assert pipe["stored"] == ("frames" if rep == "gray" else "flow")
+    assert pipe["channels"] == (1 if rep == "gray" else 2)
+    cmp = pipe["versus_training"]
+    assert cmp["training_variant"] == bm.DEFAULT_TRAINING and cmp["training_clips_per_s"] == 3.0
+    assert cmp["limits"] in ("model", "data pipeline") and 0 < cmp["serial_clips_per_s"] < 3.0
+    text = bm.format_benchmark(report)
+    assert "data pipeline alone" in text and "clips/s per core" in text
+    assert f"data pipeline on {report['threads']} cores ~" in text and "vs training 3.0 clips/s" in text
+    assert "add rather than overlap" in text
+    assert "data_pipeline" not in bm.benchmark(config, 5, repeats=1, variants=("pytorch-default",),
+                                               progress=lambda m: None, pipeline=False)
+
+
+def test_format_of_the_pipeline_line_names_the_limit():
+    report = _report(keras_row=False)
+    pipe = {"clips_per_s_per_core": 2.0, "representation": "gray", "stored": "frames", "size": 128,
+            "frames": 16, "channels": 1, "augmentation_versions": 10}
+    from mer3d.training.pipeline_speed import versus_training
+    report["data_pipeline"] = {**pipe, "versus_training": versus_training(pipe, report["variants"], 2,
+                                                                          bm.DEFAULT_TRAINING)}
+    text = bm.format_benchmark(report)
+    # 2 clips/s per core on 2 cores against channels-last-fp32's 15 clips/s training
+    assert "data pipeline on 2 cores ~ 4.0 clips/s vs training 15.0 clips/s (channels-last-fp32 train b16): " \
+           "the data pipeline limits" in text
+    assert "~1.8 clips/s, 88.2% of the time in the pipeline" in text

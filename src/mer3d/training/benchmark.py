@@ -3,6 +3,8 @@ machine. Each variant runs in its own process (so peak RSS and allocator setting
 random clips; speeds are medians over repeats after warm-up, and ratios compare variants measured
 in the same run. When TensorFlow is installed (the ``bench`` extra) the same network in Keras is
 measured too ("keras-tensorflow", the speed target); otherwise ratios use the notes' Keras numbers.
+The training data pipeline alone (sampling, augmentation, representation) is timed beside the model
+(mer3d.training.pipeline_speed), so the report shows which of the two limits.
 
 torch is imported inside the functions that need it: the Keras process reuses ``_median_rate``
 from here and stays torch-free."""
@@ -118,10 +120,12 @@ def run_variant(arch: dict, variant: str, repeats: int, threads: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def benchmark(config: dict, num_classes: int, repeats: int = 5, variants=None, progress=print) -> dict:
+def benchmark(config: dict, num_classes: int, repeats: int = 5, variants=None, progress=print,
+              pipeline: bool = True) -> dict:
     """Run each variant (default: ``default_variants()``) in its own process. ``keras_reference``
     holds the Keras numbers the ratios use: this run's when measured (``keras_measured``), else the
-    notes' when the network is the paper's gray one they were measured on."""
+    notes' when the network is the paper's gray one they were measured on. With ``pipeline``,
+    ``data_pipeline`` holds the training data pipeline's own speed (mer3d.training.pipeline_speed)."""
     import torch
 
     from ..data.representation import input_shape
@@ -145,6 +149,12 @@ def benchmark(config: dict, num_classes: int, repeats: int = 5, variants=None, p
         report["tensorflow"], report["keras"] = _version("tensorflow"), _version("keras")
     elif all(arch[k] == v for k, v in PAPER_GRAY.items()):  # the notes measured only this network
         report["keras_reference"] = KERAS_REFERENCE
+    if pipeline:
+        from .pipeline_speed import measure_pipeline, versus_training
+        progress("benchmark: data pipeline (sampling, augmentation, representation; 1 thread) ...")
+        pipe = measure_pipeline(config["data"], config["train"]["batch_size"], repeats)
+        pipe["versus_training"] = versus_training(pipe, results, threads, DEFAULT_TRAINING)
+        report["data_pipeline"] = pipe
     return report
 
 
@@ -199,5 +209,7 @@ def format_benchmark(report: dict) -> str:
         fast = [name for name, r in torch_rows.items()
                 if min(r[k] / ref[k] for k in ("infer_b1", "infer_b16")) >= 1.5]
         lines.append(f"  inference target (>= 1.5x Keras at b1 and b16): {'met by ' + ', '.join(fast) if fast else 'not met'}")
+    from .pipeline_speed import format_pipeline
+    lines += format_pipeline(report)
     lines.append(f"\nmer3d's defaults: training = {DEFAULT_TRAINING}, predict = {DEFAULT_INFERENCE}")
     return "\n".join(lines)
