@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 from importlib import resources
 from pathlib import Path
@@ -164,14 +165,14 @@ def _check(condition: bool, message: str) -> None:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite number (YAML's true, .inf and .nan are not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _validate_kinds(config: dict) -> None:
     """Settings whose value must be of one kind: names from a known set, paths, lists of names,
     integers that YAML's true would otherwise pass as 1."""
     dataset, protocol = config["dataset"], config["protocol"]
-    _check(_is_int(config["seed"]), "seed must be an integer")
     names = [*DATASET_NAMES, COMPOSITE]
     _check(dataset["name"] in names, f"dataset.name must be one of {', '.join(names)}")
     for key in ("root", "annotations", "genders"):
@@ -183,11 +184,6 @@ def _validate_kinds(config: dict) -> None:
            "dataset.classes must be null or a list of class names (quote names that are numbers)")
     models = [*model_names(), *CLASSICAL_MODELS]
     _check(config["model"]["name"] in models, f"model.name must be one of {', '.join(models)}")
-    for key in ("channels", "eval_windows"):
-        _check(_is_int(config["data"][key]), f"data.{key} must be an integer")
-    _check(_is_int(config["train"]["epochs"]), "train.epochs must be an integer >= 1")
-    lr = config["train"]["lr"]
-    _check(isinstance(lr, (int, float)) and not isinstance(lr, bool), "train.lr must be a positive number")
     _check(isinstance(protocol["test_subjects"], list), "protocol.test_subjects must be a list of subjects, e.g. ['01']")
     for key in ("train_parts", "test_parts"):
         value = protocol[key]
@@ -208,9 +204,9 @@ def validate(config: dict) -> None:
     _check(config["dataset"]["modality"] in DATASET_MODALITIES,
            f"dataset.modality must be one of {', '.join(DATASET_MODALITIES)}")
     _check(isinstance(config["dataset"]["allow_outside_root"], bool), "dataset.allow_outside_root must be true or false")
-    _check(isinstance(data["frames"], int) and data["frames"] >= 2, "data.frames must be an integer >= 2")
-    _check(isinstance(data["size"], int) and data["size"] >= 16, "data.size must be an integer >= 16")
-    _check(data["channels"] in (1, 3), "data.channels must be 1 or 3")
+    _check(_is_int(data["frames"]) and data["frames"] >= 2, "data.frames must be an integer >= 2")
+    _check(_is_int(data["size"]) and data["size"] >= 16, "data.size must be an integer >= 16")
+    _check(_is_int(data["channels"]) and data["channels"] in (1, 3), "data.channels must be 1 or 3")
     _check(isinstance(data["face_crop"], bool) or data["face_crop"] in ("auto", "on", "off"),
            "data.face_crop must be auto, on or off")   # YAML 1.1 reads a bare on/off as true/false
     _check(isinstance(data["face_align"], bool), "data.face_align must be true or false")
@@ -226,11 +222,11 @@ def validate(config: dict) -> None:
     Magnification.from_config(data["magnify"])
     _check(data["workers"] is None or (_is_int(data["workers"]) and data["workers"] >= 1),
            "data.workers must be null (all cores) or an integer >= 1")
-    _check(isinstance(data["eval_windows"], int) and data["eval_windows"] >= 1, "data.eval_windows must be >= 1")
-    _check(isinstance(train["epochs"], int) and train["epochs"] >= 1, "train.epochs must be an integer >= 1")
-    _check(isinstance(train["batch_size"], int) and train["batch_size"] >= 2,
+    _check(_is_int(data["eval_windows"]) and data["eval_windows"] >= 1, "data.eval_windows must be >= 1")
+    _check(_is_int(train["epochs"]) and train["epochs"] >= 1, "train.epochs must be an integer >= 1")
+    _check(_is_int(train["batch_size"]) and train["batch_size"] >= 2,
            "train.batch_size must be an integer >= 2 (BatchNorm needs two clips)")
-    _check(isinstance(train["lr"], (int, float)) and train["lr"] > 0, "train.lr must be a positive number")
+    _check(_is_number(train["lr"]) and train["lr"] > 0, "train.lr must be a positive number")
     _check(train["optimizer"] in ("sgd", "adam"), "train.optimizer must be sgd or adam")
     _check(train["precision"] in ("fp32", "bf16"), "train.precision must be fp32 or bf16")
     _check(config["inference"]["precision"] in ("fp32", "bf16"), "inference.precision must be fp32 or bf16")
@@ -238,12 +234,12 @@ def validate(config: dict) -> None:
     _check(_is_number(train["val_fraction"]) and 0.0 <= train["val_fraction"] < 1.0, "train.val_fraction must be in [0, 1)")
     _check(_is_number(model["width"]) and model["width"] > 0, "model.width must be positive")
     _validate_training_numbers(config)
-    _check(data["fps"] is None or (isinstance(data["fps"], (int, float)) and not isinstance(data["fps"], bool)
-                                   and data["fps"] > 0), "data.fps must be null (native rate) or a positive number")
+    _check(data["fps"] is None or (_is_number(data["fps"]) and data["fps"] > 0),
+           "data.fps must be null (native rate) or a positive number")
     _check(protocol["name"] in PROTOCOLS, f"protocol.name must be one of {', '.join(PROTOCOLS)}")
     _validate_composite(config["dataset"], protocol)
-    _check(isinstance(protocol["k"], int) and protocol["k"] >= 2, "protocol.k must be an integer >= 2")
-    _check(isinstance(config["seed"], int), "seed must be an integer")
+    _check(_is_int(protocol["k"]) and protocol["k"] >= 2, "protocol.k must be an integer >= 2")
+    _check(_is_int(config["seed"]), "seed must be an integer")
     _check(isinstance(train["final_model"], bool), "train.final_model must be true or false")
     _check(isinstance(train["match_iterations"], bool), "train.match_iterations must be true or false")
 

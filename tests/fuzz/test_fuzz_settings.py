@@ -75,6 +75,12 @@ def test_a_damaged_config_file_is_refused_naming_it(tmp_path, capsys, name):
         assert_user_error(outcome, path.name)
 
 
+@pytest.mark.parametrize("key", ["train.lr", "data.fps", "train.momentum", "model.width", "train.val_fraction"])
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+def test_infinite_and_undefined_numbers_are_refused(capsys, key, value):
+    assert_user_error(run(["model", "--set", f"{key}={value}"], capsys), key)
+
+
 @pytest.mark.parametrize("argv, name", [
     (["model", "--preset", "no-such-preset"], "no-such-preset"),
     (["model", "--preset", "paper-casme2+"], "preset"),
