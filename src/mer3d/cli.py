@@ -154,7 +154,9 @@ def _print_window(w) -> None:
 
 
 def _predict(args) -> None:
-    duration = args.duration if args.duration in (None, "typical", "window") else _seconds(args.duration)
+    from .inference.recognizer import check_seconds
+
+    duration = args.duration if args.duration in (None, "typical", "window") else check_seconds(args.duration, "--duration")
     _check_predict_options(args)
     recognizer = api.Recognizer.from_pretrained(args.weights, backend=args.backend, precision=args.precision)
     result = recognizer.predict_video(args.input, stride=args.stride, duration_s=duration, fps=args.fps,
@@ -173,11 +175,10 @@ def _check_predict_options(args) -> None:
     from pathlib import Path
 
     from .atomic import check_writable
-    from .inference.recognizer import check_results_path
+    from .inference.recognizer import check_results_path, check_stride
     from .training.run_dir import resolve_weights
 
-    if args.stride < 1:
-        raise UserError(f"--stride {args.stride}: must be a positive number of input frames")
+    check_stride(args.stride, "--stride")
     if args.fps is not None and not 0 < args.fps < float("inf"):
         raise UserError(f"--fps {args.fps}: must be a finite positive number of frames per second")
     if args.out:
@@ -196,16 +197,6 @@ def _check_predict_options(args) -> None:
     for option, target in (("--out", args.out), ("--render", args.render)):
         if target and Path(target).resolve() in kept:
             raise UserError(f"{option} {target}: would overwrite {kept[Path(target).resolve()]}")
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UserError(f"--duration {text!r}: expected seconds, 'typical' or 'window'") from None
-    if not 0 < value < float("inf"):      # NaN fails the comparison too
-        raise UserError(f"--duration {text!r}: must be a finite positive number of seconds")
-    return value
 
 
 def run_command(args) -> int:

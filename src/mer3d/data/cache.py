@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from mer3d.atomic import ChecksumWriter, DamagedFile, atomic_path, verified
-from mer3d.data.frames import MIN_FRAME_SIDE, UnreadableImage, read_image
+from mer3d.data.frames import UnreadableImage, read_image, size_problem
 from mer3d.data.magnify import Magnification, magnify_clip
 from mer3d.data.preprocess import preprocess_frame
 from mer3d.data.records import ClipRecord
@@ -259,9 +259,7 @@ def video_problem(path: Path, onset: int | None, offset: int | None) -> str | No
         frames = _read_video(path, onset, offset)
     except UnusableClip as error:
         return str(error)
-    small = min(frames[0].shape[:2])
-    return None if small >= MIN_FRAME_SIDE else (f"{path}: frames are {frames[0].shape[1]}x{frames[0].shape[0]} px, "
-                                                 f"smaller than {MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} px")
+    return size_problem(frames[0], path)
 
 
 def write_entry(path: Path, clip: np.ndarray) -> None:

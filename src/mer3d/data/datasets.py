@@ -102,8 +102,7 @@ def _load_composite(root: str | Path | None, clip_list: str | Path | None, class
         if len(loaded.clips) > len(clips):
             dataset.excluded[f"{part}: not in the clip list"] += len(loaded.clips) - len(clips)
         files += sheets
-    rates = {clip.fps for clip in dataset.clips}
-    dataset.fps = rates.pop() if len(rates) == 1 else 0.0
+    dataset.fps = _common_fps(dataset.clips)
     return dataset, files
 
 
@@ -226,7 +225,7 @@ def _choose_classes(name: str, requested: list[str] | None, standard, vocabulary
     return chosen
 
 
-def _common_fps(rows: list[Annotation]) -> float:
+def _common_fps(rows: list[Annotation] | list[ClipRecord]) -> float:
     """The frame rate shared by all clips; 0.0 when they differ (each clip carries its own)."""
     rates = {row.fps for row in rows}
     return rates.pop() if len(rates) == 1 else 0.0

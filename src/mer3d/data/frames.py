@@ -58,10 +58,19 @@ def read_image(path: str | Path) -> np.ndarray:
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise UnreadableImage(f"{path}: cannot decode image (corrupt, truncated or not an image)")
-    if min(image.shape[:2]) < MIN_FRAME_SIDE:
-        raise UnreadableImage(f"{path}: image is {image.shape[1]}x{image.shape[0]} px, smaller than the "
-                              f"{MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} px a face needs to show any movement")
+    problem = size_problem(image, path)
+    if problem:
+        raise UnreadableImage(problem)
     return image
+
+
+def size_problem(frame: np.ndarray, name) -> str | None:
+    """Why a frame is too small to show a micro-expression (below ``MIN_FRAME_SIDE`` on a side),
+    naming ``name`` (its file or input); None when it is large enough."""
+    if min(frame.shape[:2]) >= MIN_FRAME_SIDE:
+        return None
+    return (f"{name}: frames are {frame.shape[1]}x{frame.shape[0]} px, smaller than the "
+            f"{MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} px a face needs to show any movement")
 
 
 def image_problem(path: str | Path) -> str | None:

@@ -58,10 +58,10 @@ def check_results_path(path: str | Path, option: str = "--out") -> Path:
     return check_writable(path, option)
 
 
-def check_stride(stride) -> int:
-    """``stride`` if it is a positive whole number of frames; a UserError otherwise."""
+def check_stride(stride, option: str = "stride") -> int:
+    """``stride`` if it is a positive whole number of frames; a UserError naming ``option`` otherwise."""
     if isinstance(stride, bool) or not isinstance(stride, numbers.Integral) or stride < 1:
-        raise UserError(f"stride {stride!r}: must be a positive whole number of input frames")
+        raise UserError(f"{option} {stride!r}: must be a positive whole number of input frames")
     return int(stride)
 
 

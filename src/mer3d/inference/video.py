@@ -14,7 +14,7 @@ import av
 import cv2
 import numpy as np
 
-from mer3d.data.frames import MIN_FRAME_SIDE, VIDEO_EXTENSIONS, select_frames
+from mer3d.data.frames import VIDEO_EXTENSIONS, select_frames, size_problem
 from mer3d.errors import UserError
 
 DEFAULT_FPS = 30.0
@@ -44,10 +44,10 @@ class FrameSource:
         if first is None:
             self.close()
             raise UserError(f"no frames in {name}")
-        if min(first.shape[:2]) < MIN_FRAME_SIDE:
+        problem = size_problem(first, name)
+        if problem:
             self.close()
-            raise UserError(f"{name}: frames are {first.shape[1]}x{first.shape[0]} px, smaller than the "
-                            f"{MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} px a face needs to show any movement")
+            raise UserError(problem)
         self.size = (first.shape[1], first.shape[0])
         self._unread: Iterator[np.ndarray] | None = itertools.chain([first], frames)
 

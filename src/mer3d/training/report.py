@@ -2,7 +2,6 @@
 ``evaluate`` recomputes everything from the saved predictions alone."""
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
@@ -75,10 +74,7 @@ def read_history(run: RunDir) -> list[dict] | None:
     if not run.history.is_file():
         return None
     remedy = "remove it to evaluate without training curves"
-    try:
-        rows = read_csv(run.history)
-    except (UnicodeDecodeError, csv.Error):
-        raise UserError(f"{run.history}: not a CSV file; {remedy}") from None
+    rows = read_csv(run.history)
     missing = [c for c in HISTORY_COLUMNS[:4] if not rows or c not in rows[0]]
     if missing:
         raise UserError(f"{run.history}: {'no rows' if not rows else f'no column {missing[0]}'}; {remedy}")
@@ -132,10 +128,7 @@ def read_predictions(path: Path) -> list[dict]:
     """The rows of a run's predictions.csv, checked: the columns a report needs, at least two
     ``p_<class>`` columns, every true and predicted class among them, probabilities finite numbers.
     Anything else is a one-line error naming the file and row (a damaged or hand-edited file)."""
-    try:
-        rows = read_csv(path)
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise UserError(f"{path}: not a predictions CSV ({' '.join(str(error).split())})") from None
+    rows = read_csv(path)
     if not rows:
         raise UserError(f"{path}: no predictions")
     header = list(rows[0])

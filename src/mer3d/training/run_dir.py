@@ -82,10 +82,14 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
 
 
 def read_csv(path: Path) -> list[dict]:
+    """The rows of a CSV file mer3d wrote; a missing, undecodable or malformed one is a one-line error."""
     if not path.is_file():
         raise UserError(f"{path}: not found")
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    try:
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise UserError(f"{path}: not a readable CSV file ({' '.join(str(error).split())})") from None
 
 
 def resolve_weights(path: str | Path) -> Path:
