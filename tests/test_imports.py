@@ -6,7 +6,7 @@ import sys
 import pytest
 
 MODULES = ["mer3d.inference.video", "mer3d.data.manifest", "mer3d.data.cache", "mer3d.models.export",
-           "mer3d.inference.recognizer", "mer3d.training.trainer", "mer3d.cli"]
+           "mer3d.inference.recognizer", "mer3d.training.trainer", "mer3d.training.distributed", "mer3d.cli"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -19,8 +19,8 @@ from .reports.tables import metrics_table
 from .training.benchmark import benchmark as run_benchmark
 from .training.benchmark import format_benchmark as format_network_benchmark
 from .training.report import evaluate
+from .training.distributed import executor_runs
 from .training.run_dir import check_new_folder
-from .training.trainer import resume, train
 from .training.trainer import report as write_run_report
 
 __all__ = ["Recognizer", "export", "render", "compare", "demo_compare", "load_config", "load_dataset", "inspect_dataset", "format_inspection", "create_model",
@@ -35,6 +35,25 @@ def layer_table(config: dict) -> str:
     title = (f"{arch['name']} ({config.get('preset') or 'custom'}): input (N, {', '.join(map(str, shape))}) "
              f"of {config['data']['representation']}, {arch['num_classes']} classes")
     return format_layer_table(layer_rows(model, shape), title)
+
+
+def train(config: dict, out: str | Path, folds: list[str] | None = None, executor: str = "local",
+          ray_address: str | None = None) -> dict | None:
+    """Start a new run in ``out`` and return its metrics (with ``folds``, train only those; None
+    while other folds remain). ``executor="ray"`` trains every fold as a task on the Ray cluster at
+    ``ray_address`` ("auto", "host:port", "ray://host:port"; None: one started on this machine for
+    the call), with the same results (see mer3d.training.distributed)."""
+    with executor_runs(executor, ray_address) as runs:
+        runs.train(config, out, folds)
+        return runs.finish()[0]
+
+
+def resume(run: str | Path, folds: list[str] | None = None, executor: str = "local",
+           ray_address: str | None = None) -> dict | None:
+    """Continue an interrupted run from its checkpoints (finished folds are kept), as :func:`train`."""
+    with executor_runs(executor, ray_address) as runs:
+        runs.resume(run, folds)
+        return runs.finish()[0]
 
 
 def report(run: str | Path) -> dict:
@@ -114,10 +133,12 @@ def render(result, out: str | Path, fps: float | None = None) -> Path:
     return Path(out)
 
 
-def compare(spec: str | Path, out: str | Path, overrides: list[str] = ()) -> str:
-    """Run a comparison file (see mer3d.training.compare) and return its Markdown table."""
+def compare(spec: str | Path, out: str | Path, overrides: list[str] = (), executor: str = "local",
+            ray_address: str | None = None) -> str:
+    """Run a comparison file (see mer3d.training.compare) and return its Markdown table; with
+    ``executor="ray"`` every fold of every cell and seed is a Ray task (as for :func:`train`)."""
     from .training.compare import compare as run_compare
-    run_compare(spec, out, list(overrides))
+    run_compare(spec, out, list(overrides), executor, ray_address)
     return (Path(out) / "comparison.md").read_text()
 
 

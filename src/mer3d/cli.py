@@ -24,6 +24,15 @@ def _add_config_options(p: argparse.ArgumentParser, default_preset: str | None) 
                    help="override one setting, e.g. --set train.epochs=50 (repeatable)")
 
 
+def _add_executor_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local (default): the folds one after another in this process; ray: every fold a task on "
+                        "a Ray cluster, with the same results (pip install 'mer3d[distributed]'; needs train.threads)")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="with --executor ray: the running cluster to use ('auto' after 'ray start --head', host:port "
+                        "or ray://host:port); default: a cluster of this machine's cores, started for the command")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mer3d", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", metavar="NAME[,NAME...]",
                    help="train only these folds (sub01, fold1, ...; 'final' for the final model): one shard of a "
                         "run; the report is written once every fold has its result (else 'mer3d report RUN')")
+    _add_executor_options(p)
 
     p = sub.add_parser("report", parents=[DEBUG], help="write a run's report from its fold results (after sharded --folds)")
     p.add_argument("run")
@@ -103,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="dataset folder (sets dataset.root for every cell)")
     p.add_argument("--out", required=True)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    _add_executor_options(p)
 
     p = sub.add_parser("demo", parents=[DEBUG], help="generate the demo dataset, train on it with LOSO, report")
     p.add_argument("--dataset", choices=["casme2", "megc2019"], default="casme2",
@@ -116,8 +127,9 @@ def _train(args) -> dict | None:
     folds = _fold_names(args.folds)
     if args.resume:
         if args.out or args.root or args.annotations or args.genders or args.overrides or args.config:
-            raise UserError("--resume takes no other options but --folds: the run's own config.yaml is used")
-        return api.resume(args.resume, folds=folds)
+            raise UserError("--resume takes no other options but --folds, --executor and --ray-address: the run's "
+                            "own config.yaml is used")
+        return api.resume(args.resume, folds=folds, executor=args.executor, ray_address=args.ray_address)
     if not args.out:
         raise UserError("train needs --out RUN_DIR (or --resume RUN_DIR)")
     overrides = list(args.overrides)
@@ -125,7 +137,7 @@ def _train(args) -> dict | None:
     overrides += [f"dataset.annotations={args.annotations}"] if args.annotations else []
     overrides += [f"dataset.genders={args.genders}"] if args.genders else []
     config = api.load_config(args.preset, args.config, overrides)
-    return api.train(config, args.out, folds=folds)
+    return api.train(config, args.out, folds=folds, executor=args.executor, ray_address=args.ray_address)
 
 
 def _fold_names(text: str | None) -> list[str] | None:
@@ -234,7 +246,7 @@ def run_command(args) -> int:
         print(json.dumps(report, indent=2) if args.json else api.format_benchmark(report))
     elif args.command == "compare":
         overrides = args.overrides + ([f"dataset.root={args.root}"] if args.root else [])
-        print(api.compare(args.config, args.out, overrides))
+        print(api.compare(args.config, args.out, overrides, executor=args.executor, ray_address=args.ray_address))
     elif args.command == "demo":
         out = args.out or ("runs/demo" if args.dataset == "casme2" else f"runs/demo-{args.dataset}")
         metrics, run = api.demo(out, args.dataset)

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from .data.augment_torch import NOT_ON_DEVICE
 from .data.casme3 import LABELS as CASME3_LABELS
 from .data.flow import FLOW_METHODS, FLOW_REFERENCES
 from .data.inputs import APEX_MODES
@@ -228,7 +229,7 @@ def validate(config: dict) -> None:
            "train.batch_size must be an integer >= 2 (BatchNorm needs two clips)")
     _check(_is_number(train["lr"]) and train["lr"] > 0, "train.lr must be a positive number")
     _check(train["optimizer"] in ("sgd", "adam"), "train.optimizer must be sgd or adam")
-    _check(train["precision"] in ("fp32", "bf16"), "train.precision must be fp32 or bf16")
+    _check(train["precision"] in ("auto", "fp32", "bf16"), "train.precision must be auto, fp32 or bf16")
     _check(config["inference"]["precision"] in ("fp32", "bf16"), "inference.precision must be fp32 or bf16")
     _check(train["device"] in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
     _check(_is_number(train["val_fraction"]) and 0.0 <= train["val_fraction"] < 1.0, "train.val_fraction must be in [0, 1)")
@@ -241,7 +242,14 @@ def validate(config: dict) -> None:
     _check(_is_int(protocol["k"]) and protocol["k"] >= 2, "protocol.k must be an integer >= 2")
     _check(_is_int(config["seed"]), "seed must be an integer")
     _check(isinstance(train["final_model"], bool), "train.final_model must be true or false")
+    _check(isinstance(train["tensorboard"], bool), "train.tensorboard must be true or false")
     _check(isinstance(train["match_iterations"], bool), "train.match_iterations must be true or false")
+    _check(_is_int(train["workers"]) and train["workers"] >= 0,
+           "train.workers must be an integer >= 0 (0: batches built in the training process)")
+    _check(isinstance(train["compile"], bool), "train.compile must be true or false")
+    _check(not (config["augment"]["on_device"] and data["representation"] in NOT_ON_DEVICE),
+           f"augment.on_device=true cannot turn data.representation={data['representation']} as the CPU does "
+           f"(turned windows would lose about a fifth of their spread); set augment.on_device=false")
 
 
 def _validate_training_numbers(config: dict) -> None:
@@ -259,7 +267,7 @@ def _validate_training_numbers(config: dict) -> None:
     for key in ("block_dropout", "fc_dropout"):
         _check(_is_number(model[key]) and 0 <= model[key] < 1, f"model.{key} must be in [0, 1)")
     _check(isinstance(model["batchnorm"], bool), "model.batchnorm must be true or false")
-    for key in ("enabled", "flip"):
+    for key in ("enabled", "flip", "on_device"):
         _check(isinstance(augment[key], bool), f"augment.{key} must be true or false")
     _check(isinstance(augment["angles"], list) and all(map(_is_number, augment["angles"])),
            "augment.angles must be a list of degrees, e.g. [5, -5]")

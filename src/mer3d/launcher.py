@@ -18,6 +18,9 @@ TCMALLOC_CANDIDATES = (
     "/usr/lib64/libtcmalloc_minimal.so.4",
 )
 
+# glibc's malloc keeping freed buffers in its heap instead of returning them to the OS.
+GLIBC_ALLOCATOR = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
+
 
 def allocator_environment(env: dict[str, str]) -> dict[str, str]:
     """The environment to re-execute with: tcmalloc preloaded if installed, else glibc tuned."""
@@ -27,8 +30,8 @@ def allocator_environment(env: dict[str, str]) -> dict[str, str]:
         new["LD_PRELOAD"] = ":".join(filter(None, [tcmalloc, env.get("LD_PRELOAD")]))
         new[MARKER] = "tcmalloc"
     else:
-        new.setdefault("MALLOC_MMAP_MAX_", "0")
-        new.setdefault("MALLOC_TRIM_THRESHOLD_", str(1 << 40))
+        for name, value in GLIBC_ALLOCATOR.items():
+            new.setdefault(name, value)
         new[MARKER] = "glibc-no-mmap"
     return new
 

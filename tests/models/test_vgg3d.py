@@ -17,7 +17,7 @@ def test_paper_network_shapes_and_parameters():
     assert rows["classifier.flatten"].output_shape == (2048,)
     assert rows["classifier.dense1"].output_shape == (1024,)
     assert rows["classifier.dense2"].output_shape == (5,)
-    convs = [r for r in rows.values() if r.kind == "Conv3d"]
+    convs = [r for r in rows.values() if r.kind in ("Conv3d", "Float32Conv3d")]
     assert [r.output_shape[0] for r in convs] == [32, 32, 64, 64, 128, 128, 128, 128]
     # 8 convs (27 * cin * cout + cout each) + dense 2048*1024+1024 + dense 1024*5+5 + BN gamma/beta.
     conv_params = sum(27 * i * o + o for i, o in [(1, 32), (32, 32), (32, 64), (64, 64), (64, 128),

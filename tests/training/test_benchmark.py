@@ -59,8 +59,10 @@ def _report(keras_row: bool) -> dict:
               "variants": variants, "keras_measured": keras_row}
     if keras_row:
         variants[bm.KERAS_VARIANT] = {**row, "train_b16": 12.5}
+        defaults = {"training": "channels-last-fp32", "inference": "pytorch-default"}
         report.update(keras_reference={"infer_b1": 10.0, "infer_b16": 20.0, "train_b16": 12.5},
-                      tensorflow="2.21.0", keras="3.15.1")
+                      tensorflow="2.21.0", keras="3.15.1", defaults=defaults,
+                      ratios=bm.default_ratios(variants, defaults))
     else:
         report["keras_reference"] = bm.KERAS_REFERENCE
     return report
@@ -73,7 +75,22 @@ def test_format_with_keras_measured_in_the_run():
     assert "ratio to Keras/TensorFlow (measured in this run):" in text
     assert "channels-last-fp32  infer_b1 x1.00  infer_b16 x1.00  train_b16 x1.20" in text
     assert "pytorch-default     infer_b1 x1.00  infer_b16 x1.00  train_b16 x0.40" in text
-    assert "met by channels-last-fp32" in text
+    assert "mer3d's defaults / Keras: infer_b1 x1.00  infer_b16 x1.00  train_b16 x1.20  (target x2: not met)" in text
+    assert "mer3d's defaults: training = channels-last-fp32, predict = pytorch-default" in text
+
+
+def test_ratios_are_the_defaults_over_keras_in_the_same_run(monkeypatch):
+    rates = {"pytorch-default": 1.0, "glibc-no-mmap": 1.0, "channels-last-fp32": 2.0, "channels-last-bf16": 4.0, bm.KERAS_VARIANT: 2.0}
+    monkeypatch.setattr(bm, "run_variant", lambda arch, variant, repeats, threads: {
+        "infer_b1": rates[variant], "infer_b16": rates[variant], "train_b16": rates[variant], "peak_rss_gb": 1.0})
+    for precision, train_ratio in (("fp32", 1.0), ("bf16", 2.0)):
+        config = load_config("paper-casme2", overrides=[f"train.precision={precision}"])
+        report = bm.benchmark(config, 5, repeats=1, progress=lambda m: None, pipeline=False,
+                              variants=(*bm.VARIANTS, bm.KERAS_VARIANT))
+        assert report["ratios"] == {"infer_b1": 2.0, "infer_b16": 2.0, "train_b16": train_ratio}
+        assert report["defaults"]["training"] == f"channels-last-{precision}"
+    without = bm.benchmark(config, 5, repeats=1, progress=lambda m: None, pipeline=False, variants=tuple(bm.VARIANTS))
+    assert "ratios" not in without
 
 
 def test_format_without_keras_labels_the_notes_row():
@@ -136,7 +153,8 @@ def test_benchmark_reports_the_data_pipeline_alone(monkeypatch, overrides):
     monkeypatch.setattr(bm, "run_variant", _fake_run())
     config = load_config("paper-casme2", overrides=TINY_DATA + overrides)
     threads = torch.get_num_threads()
-    report = bm.benchmark(config, 5, repeats=2, variants=("pytorch-default", bm.DEFAULT_TRAINING),
+    training = bm.default_training_variant(config)
+    report = bm.benchmark(config, 5, repeats=2, variants=("pytorch-default", training),
                           progress=lambda m: None)
     assert torch.get_num_threads() == threads  # one thread while timing, restored afterwards
     pipe = report["data_pipeline"]
@@ -146,7 +164,7 @@ def test_benchmark_reports_the_data_pipeline_alone(monkeypatch, overrides):
     assert pipe["stored"] == ("frames" if rep == "gray" else "flow")
     assert pipe["channels"] == (1 if rep == "gray" else 2)
     cmp = pipe["versus_training"]
-    assert cmp["training_variant"] == bm.DEFAULT_TRAINING and cmp["training_clips_per_s"] == 3.0
+    assert cmp["training_variant"] == training and cmp["training_clips_per_s"] == 3.0
     assert cmp["limits"] in ("model", "data pipeline") and 0 < cmp["serial_clips_per_s"] < 3.0
     text = bm.format_benchmark(report)
     assert "data pipeline alone" in text and "clips/s per core" in text
@@ -162,7 +180,7 @@ def test_format_of_the_pipeline_line_names_the_limit():
             "frames": 16, "channels": 1, "augmentation_versions": 10}
     from mer3d.training.pipeline_speed import versus_training
     report["data_pipeline"] = {**pipe, "versus_training": versus_training(pipe, report["variants"], 2,
-                                                                          bm.DEFAULT_TRAINING)}
+                                                                          "channels-last-fp32")}
     text = bm.format_benchmark(report)
     # 2 clips/s per core on 2 cores against channels-last-fp32's 15 clips/s training
     assert "data pipeline on 2 cores ~ 4.0 clips/s vs training 15.0 clips/s (channels-last-fp32 train b16): " \

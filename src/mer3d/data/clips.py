@@ -1,8 +1,9 @@
 """The training and test sets the training loop consumes, as explicit, reproducible batches.
 
-There is no DataLoader and no hidden random state: the training loop draws an epoch's order from
-its own ``torch.Generator`` and asks for batches of it, so an interrupted run that restores the
-generator and skips the batches already done sees exactly the data an uninterrupted run would.
+There is no hidden random state: the training loop draws an epoch's order from its own
+``torch.Generator`` and asks for batches of it, so an interrupted run that restores the generator
+and skips the batches already done sees exactly the data an uninterrupted run would (DataLoader
+workers, ``train.workers``, only build these same batches elsewhere: ``training/feed.py``).
 
 Clips are stored arrays (T, H, W, C) as ``prepare_inputs`` returns them: uint8 frames, or float16
 flow fields for the motion representations. Network inputs are float32 (C, T, H, W) with

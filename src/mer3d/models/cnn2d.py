@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..errors import UserError
 from .init import keras_init
+from .layers import MaxPool3d
 from .registry import register_model
 from .vgg3d import PAPER_BLOCKS
 
@@ -39,7 +40,7 @@ class FrameCNN(nn.Sequential):
             if batchnorm:
                 layers[f"bn{block}"] = nn.BatchNorm3d(channels)
             if s >= 2:
-                layers[f"pool{block}"] = nn.MaxPool3d((1, 2, 2))
+                layers[f"pool{block}"] = MaxPool3d((1, 2, 2))
                 s //= 2
             if block_dropout > 0:
                 layers[f"dropout{block}"] = nn.Dropout(block_dropout)

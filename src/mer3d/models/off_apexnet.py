@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..errors import UserError
 from .init import keras_init
+from .layers import MaxPool3d
 from .registry import register_model
 from .ststnet import check_flow_frames, conv2d, flow_image
 
@@ -29,7 +30,7 @@ class FlowStream(nn.Sequential):
             layers[f"relu{number}"] = nn.ReLU(inplace=True)
             if batchnorm:
                 layers[f"bn{number}"] = nn.BatchNorm3d(out)
-            layers[f"pool{number}"] = nn.MaxPool3d((1, 2, 2))
+            layers[f"pool{number}"] = MaxPool3d((1, 2, 2))
             if dropout > 0:
                 layers[f"dropout{number}"] = nn.Dropout(dropout)
             channels, s = out, s // 2

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..errors import UserError
 from .init import keras_init
+from .layers import MaxPool3d
 from .registry import register_model
 
 # Filters of the three parallel streams (all 3x3 convolutions).
@@ -42,7 +43,7 @@ def conv2d(in_channels: int, out_channels: int, kernel: int) -> nn.Conv3d:
     return nn.Conv3d(in_channels, out_channels, (1, kernel, kernel), padding=(0, kernel // 2, kernel // 2))
 
 
-def same_max_pool(size: int, k: int) -> tuple[nn.MaxPool3d, int]:
+def same_max_pool(size: int, k: int) -> tuple[MaxPool3d, int]:
     """k x k max-pool with stride k and Keras/TensorFlow ``padding="same"`` on ``size`` x ``size``
     maps, and its output size ceil(size / k).
 
@@ -53,7 +54,7 @@ def same_max_pool(size: int, k: int) -> tuple[nn.MaxPool3d, int]:
     """
     out = -(-size // k)
     before = (out * k - size) // 2
-    return nn.MaxPool3d((1, k, k), stride=(1, k, k), padding=(0, before, before), ceil_mode=True), out
+    return MaxPool3d((1, k, k), stride=(1, k, k), padding=(0, before, before), ceil_mode=True), out
 
 
 class STSTStream(nn.Sequential):

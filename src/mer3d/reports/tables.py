@@ -41,7 +41,8 @@ def _inputs(metrics: dict) -> str:
             "mixed": f"{where} annotated apexes, estimated ones where the sheet has none"}.get(
         metrics["apex_source"], f"{where} {metrics['apex_source']} apexes")
     rate = f"; every clip resampled to {metrics['fps']:g} fps" if metrics.get("fps") else ""
-    return (f"Input: {metrics['representation']} ({source}){rate}; {apex}; scored in "
+    trained = f"trained in {metrics['training_precision']}, " if metrics.get("training_precision") else ""
+    return (f"Input: {metrics['representation']} ({source}){rate}; {apex}; {trained}scored in "
             f"{metrics['scoring_precision']}")
 
 

@@ -36,8 +36,9 @@ from ..data.megc2019 import NAME as COMPOSITE
 from ..data.megc2019 import PUBLISHED
 from ..reports.tables import published_markdown
 from ..errors import UserError
+from .distributed import Runs, executor_runs
 from .run_dir import RunDir, read_csv, write_csv
-from .trainer import MissingLabels, resume, train
+from .trainer import MissingLabels
 
 log = logging.getLogger("mer3d")
 
@@ -111,33 +112,37 @@ def cell_config(comparison: Comparison, cell: Cell, seed: int) -> dict:
     return load_config(cell.preset, overrides=[*comparison.common, *cell.overrides, f"seed={seed}"])
 
 
-def run_cell(config: dict, run_path: Path) -> None:
+def run_cell(config: dict, run_path: Path, runs: Runs) -> None:
     """Train, resume, or reuse the finished run at ``run_path``."""
     run = RunDir(run_path)
     if run.config.is_file():
         if run.read_config() != config:
             raise UserError(f"{run_path}: holds a run with other settings; remove it or use another --out")
         if not run.metrics.is_file():
-            resume(run_path)
+            runs.resume(run_path)
         return
-    train(config, run_path)
+    runs.train(config, run_path)
 
 
-def compare(spec: str | Path, out: str | Path, overrides: list[str] = ()) -> list[dict]:
-    """Run every cell x seed (reusing finished runs) and write comparison.csv/.md/.png to ``out``."""
+def compare(spec: str | Path, out: str | Path, overrides: list[str] = (), executor: str = "local",
+            ray_address: str | None = None) -> list[dict]:
+    """Run every cell x seed (reusing finished runs) and write comparison.csv/.md/.png to ``out``;
+    ``executor``: as for ``api.train`` (with Ray, every fold of every cell and seed is one task)."""
     comparison = read_comparison(spec, overrides)
     out = Path(out)
     configs = {(c.name, s): cell_config(comparison, c, s) for c in comparison.cells for s in comparison.seeds}
     skipped: dict[str, str] = {}
-    for (name, seed), config in configs.items():
-        if name in skipped:
-            continue
-        log.info("compare: %s, seed %d", name, seed)
-        try:
-            run_cell(config, out / "runs" / name / f"seed{seed}")
-        except MissingLabels as exc:
-            skipped[name] = str(exc)
-            log.warning("compare: %s skipped: %s", name, exc)
+    with executor_runs(executor, ray_address) as runs:
+        for (name, seed), config in configs.items():
+            if name in skipped:
+                continue
+            log.info("compare: %s, seed %d", name, seed)
+            try:
+                run_cell(config, out / "runs" / name / f"seed{seed}", runs)
+            except MissingLabels as exc:
+                skipped[name] = str(exc)
+                log.warning("compare: %s skipped: %s", name, exc)
+        runs.finish()
     if comparison.reference in skipped:
         raise UserError(f"the reference cell '{comparison.reference}' cannot run: {skipped[comparison.reference]}")
     rows = summarise(comparison, out, skipped)

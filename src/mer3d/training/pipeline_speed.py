@@ -6,8 +6,9 @@ the motion representations, as the caches hold them) go through ``TrainClips.bat
 paper's full augmentation plan (10 versions), in one thread (torch and OpenCV; restored after).
 No dataset, no disk and no optical flow: only what the training loop does per batch.
 
-The training loop prepares each batch in its main thread before the model's step, so today the
-pipeline's time adds to the model's rather than overlapping it (``versus_training``)."""
+By default (``train.workers: 0``) the training loop prepares each batch in its main thread before the
+model's step, so the pipeline's time adds to the model's rather than overlapping it (``versus_training``);
+``train.workers`` overlaps them (``training/feed.py``)."""
 from __future__ import annotations
 
 import statistics

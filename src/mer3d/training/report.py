@@ -48,16 +48,20 @@ def write_report(run: RunDir, dataset: Dataset, results: list[dict], window_sour
     return evaluate(run.path, classes=classes)
 
 
-def evaluation_inputs(config: dict, rows: list[dict]) -> dict:
+def evaluation_inputs(config: dict, rows: list[dict], environment: dict) -> dict:
     """What the test predictions were made from: the representation, where the apexes of the test
     windows came from (``overall_apex_source`` of predictions.csv's apex_source column; unknown
-    for runs from before it existed) and the precision they were scored in."""
+    for runs from before it existed), the precision the folds trained in (``train.precision``
+    as the training process resolved it, environment.json; unknown for older runs) and the
+    precision they were scored in."""
     data, classical = config["data"], config["model"]["name"] == CLASSICAL
+    recorded_precision = environment.get("training_precision", "unknown")
     motion = registered_representation(data["representation"]).motion
     inputs = {"representation": data["representation"], "eval_windows": data["eval_windows"],
               "apex_source": overall_apex_source([r["apex_source"] for r in rows]) if "apex_source" in rows[0]
               else "unknown",
-              "scoring_precision": "fp64" if classical else config["inference"]["precision"]}
+              "scoring_precision": "fp64" if classical else config["inference"]["precision"],
+              "training_precision": "fp64" if classical else recorded_precision}
     if motion:
         inputs["flow"] = {"method": data["flow"], "reference": data["flow_reference"],
                           "computed_at": flow_resolution(data)}
@@ -105,7 +109,8 @@ def evaluate(run_path: str | Path, classes: list[str] | None = None) -> dict:
                 for f in folds]
     metrics = {**classification_report(y_true, y_pred, classes), **per_fold_mean(per_fold),
                "protocol": config["protocol"]["name"], "folds": len(folds), "seed": config["seed"],
-               "preset": config.get("preset"), **evaluation_inputs(config, rows)}
+               "preset": config.get("preset"),
+               **evaluation_inputs(config, rows, run.read_json(run.env) if run.env.is_file() else {})}
     if "part" in rows[0]:
         metrics["parts"] = part_metrics(rows, y_true, y_pred, classes)
     run.write_json(run.metrics, metrics)

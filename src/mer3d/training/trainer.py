@@ -24,16 +24,19 @@ from ..data.representation import input_shape
 from ..data.representation import representation as registered_representation
 from ..errors import UserError
 from ..models import architecture, create_model, model_needs_gender
-from ..models.precision import inference_model, network_input
+from ..models.precision import configured_training_precision, inference_model, network_input, training_precision
 from ..models.weights import save_weights
 from .checkpoint import previous_checkpoint, resume_checkpoint, save_checkpoint
 from .classical import MODEL_NAME as CLASSICAL
 from .classical import lbptop_features, train_classical_fold
+from .compiled import training_module
+from .feed import TrainingFeed
 from .folds import has_final_model, missing_folds, protocol_folds, select_folds
 from .optim import make_optimizer, make_scheduler
 from .prepared import PreparedData
 from .protocols import Fold
 from .report import write_report
+from .scalars import EpochScalars
 from .run_dir import FINAL_FOLD, RunDir, check_new_folder, environment
 
 log = logging.getLogger("mer3d")
@@ -134,14 +137,14 @@ def train_epoch(model, batches, optimizer, scheduler, device: torch.device, prec
     """One pass over the amplified training set; bf16 training uses autocast (fp32 master weights).
     Returns the mean loss and the emotion accuracy."""
     model.train()
+    bf16 = training_precision(precision, device) == "bf16"
     loss_sum, correct, seen = 0.0, 0, 0
     for x, y in batches:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             loss, logits, y = training_loss(model, network_input(x, device, "fp32"), y.to(device))
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"training loss became {loss.item()} at iteration {scheduler.last_epoch + 1}; "
-                                   f"the last checkpoint is kept. Lower train.lr, or use train.precision=fp32 "
-                                   f"(bf16 3D-convolution gradients on CPU can turn NaN at small sizes)")
+                                   f"the last checkpoint is kept. Lower train.lr, or try train.precision=fp32")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -223,17 +226,21 @@ def train_fold(config: dict, data: PreparedData, fold: Fold, fold_index: int, ru
     if start:
         log.info("fold %s: resuming after epoch %d", fold.name, start)
     steps_per_epoch = len(batch_bounds(len(train_set), train_cfg["batch_size"]))
+    feed = TrainingFeed(train_set, config, partial(derived_seed, config["seed"], fold_index), range(start, epochs),
+                        device)
+    net = training_module(model, train_cfg, device)
+    scalars = EpochScalars(run.path, fold.name, train_cfg["tensorboard"], start)
     with tqdm(total=epochs * steps_per_epoch, initial=start * steps_per_epoch, unit="batch",
-              desc=f"fold {fold.name}", dynamic_ncols=True, leave=False) as progress:
+              desc=f"fold {fold.name}", dynamic_ncols=True, leave=False) as progress, scalars:
         for epoch in range(start, epochs):
             began = time.perf_counter()
-            order = train_set.epoch_order(torch.Generator().manual_seed(derived_seed(config["seed"], fold_index, epoch)))
-            loss, acc = train_epoch(model, train_set.batches(order, train_cfg["batch_size"]), optimizer,
-                                    scheduler, device, train_cfg["precision"], progress)
+            loss, acc = train_epoch(net, feed.epoch(epoch), optimizer, scheduler, device, train_cfg["precision"],
+                                    progress)
             val_loss, val_acc = validation_scores(model, data, fold, config)
             history.append({"fold": fold.name, "epoch": epoch + 1, "loss": loss, "accuracy": acc,
                             "val_loss": val_loss, "val_accuracy": val_acc,
                             "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - began})
+            scalars.add(history[-1])
             progress.set_postfix(epoch=epoch + 1, loss=f"{loss:.3f}", acc=f"{acc:.2f}")
             if (epoch + 1) % train_cfg["checkpoint_every"] == 0 or epoch + 1 == epochs:
                 save_checkpoint(run.checkpoint(fold.name), model=model, optimizer=optimizer,
@@ -267,16 +274,17 @@ def set_threads(config: dict) -> int:
 
 
 def execute(config: dict, run: RunDir, data: PreparedData | None = None,
-            folds: list[str] | None = None) -> dict | None:
+            folds: list[str] | None = None, pool: bool = True) -> dict | None:
     """Train every fold not yet finished (with ``folds``, only the folds so named, ``final`` for the
     final model), then, once every fold of the protocol has its result, pool the predictions into
-    the run's report and return its metrics; None while folds remain (a shard of a run)."""
+    the run's report and return its metrics; None while folds remain (a shard of a run). With
+    ``pool=False`` only train (a Ray task: its driver writes the report once every task is done)."""
     threads = set_threads(config)
-    run.write_json(run.env, {**environment(threads), "seed": config["seed"]})
+    run.write_json(run.env, {**environment(threads), "seed": config["seed"],
+                             "training_precision": configured_training_precision(config["train"])})
     if data is None:
         data = prepare_data(config, folds)
-    all_folds = protocol_folds(config, [c.subject for c in data.dataset.clips], data.dataset.parts())
-    chosen = select_folds(folds, all_folds, config)
+    all_folds, chosen = run_folds(config, data, folds)
     classical = config["model"]["name"] == CLASSICAL
     fit_fold = None
     results = {}
@@ -291,12 +299,18 @@ def execute(config: dict, run: RunDir, data: PreparedData | None = None,
         results[fold.name] = fit_fold(config, data, fold, index, run)
     if has_final_model(config) and (chosen is None or FINAL_FOLD in chosen):
         train_final_model(config, data, run, len(all_folds))
-    missing = missing_folds(run, all_folds, results)
-    if missing:
-        log.info("%d of %d folds done; remaining: %s. 'mer3d report %s' writes the report once all are done",
-                 len(all_folds) - len(missing), len(all_folds), ", ".join(missing), run.path)
+    if not pool or unfinished(run, all_folds, results):
         return None
     return pooled_report(run, data, all_folds, results)
+
+
+def unfinished(run: RunDir, folds: list[Fold], results: dict | None = None) -> bool:
+    """Whether some of ``folds`` have no result yet; if so, says which, and how to report later."""
+    missing = missing_folds(run, folds, results)
+    if missing:
+        log.info("%d of %d folds done; remaining: %s. 'mer3d report %s' writes the report once all are done",
+                 len(folds) - len(missing), len(folds), ", ".join(missing), run.path)
+    return bool(missing)
 
 
 def pooled_report(run: RunDir, data: PreparedData, folds: list[Fold], results: dict) -> dict:
@@ -332,28 +346,37 @@ def train_final_model(config: dict, data: PreparedData, run: RunDir, index: int)
 
 def train(config: dict, out: str | Path, folds: list[str] | None = None) -> dict | None:
     """Start a new run in ``out`` and return its metrics (with ``folds``, train only those; None
-    while other folds remain). The data and fold names are read and checked before the run folder
-    is created, so a mistake in them leaves nothing behind."""
+    while other folds remain)."""
+    device_of(config["train"])
+    run, data = create_run(config, out, folds)
+    return execute(config, run, data, folds)
+
+
+def create_run(config: dict, out: str | Path, folds: list[str] | None = None) -> tuple[RunDir, PreparedData]:
+    """The run folder ``out`` with its config.yaml, and the prepared data. The data and fold names
+    are read and checked before the folder is created, so a mistake in them leaves nothing behind;
+    the device is the caller's to check (a Ray driver need not have the workers' GPUs)."""
     run = RunDir(Path(out))
     if run.config.exists():
         raise UserError(f"{run.path}: already holds a run; use 'mer3d train --resume {run.path}' or another --out")
     check_new_folder(run.path, "--out")
     data = prepare_data(config, folds)
-    check_settings_against_data(config, data, folds)
+    run_folds(config, data, folds)
     run.path.mkdir(parents=True, exist_ok=True)
     run.write_config(config)
-    return execute(config, run, data, folds)
+    return run, data
 
 
-def check_settings_against_data(config: dict, data: PreparedData, folds: list[str] | None = None) -> None:
-    """What would otherwise fail once the run folder exists: the device, the protocol against
-    these subjects (protocol.k, protocol.test_subjects, parts) and the ``--folds`` names."""
-    device_of(config["train"])
-    select_folds(folds, protocol_folds(config, [c.subject for c in data.dataset.clips], data.dataset.parts()), config)
+def run_folds(config: dict, data: PreparedData, folds: list[str] | None = None) -> tuple[list[Fold], set[str] | None]:
+    """The protocol's folds of these subjects and the ones ``folds`` picks (None: all); a mistake in
+    protocol.k, protocol.test_subjects, the parts or the ``--folds`` names is a UserError."""
+    all_folds = protocol_folds(config, [c.subject for c in data.dataset.clips], data.dataset.parts())
+    return all_folds, select_folds(folds, all_folds, config)
 
 
-def resume(run_path: str | Path, folds: list[str] | None = None) -> dict | None:
+def resume(run_path: str | Path, folds: list[str] | None = None, pool: bool = True) -> dict | None:
     """Continue an interrupted run from its last checkpoint; finished folds are kept. With
-    ``folds``, train only those (a shard of the run); None while other folds remain."""
+    ``folds``, train only those (a shard of the run); None while other folds remain. ``pool``: as
+    for :func:`execute`."""
     run = RunDir(Path(run_path))
-    return execute(run.read_config(), run, folds=folds)
+    return execute(run.read_config(), run, folds=folds, pool=pool)
