@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mer3d.models import create_model
-from mer3d.models.layers import Dropout, Float32Conv3d, MaxPool3d, keep_mask
+from mer3d.models.layers import Dropout, Float32Conv3d, MaxPool3d, keep_mask, max_pool_hw
 from mer3d.models.precision import inference_model, training_precision
 
 DEMO_NET = dict(name="vgg3d", num_classes=5, in_channels=1, frames=16, size=32, width=0.5, hidden=128)
@@ -138,10 +138,23 @@ def _with_batchnorm_statistics(model, negative_block: str | None = None):
     return model
 
 
+@pytest.mark.parametrize("shape, fmt, pooled", [((2, 3, 4, 8, 6), torch.channels_last_3d, True),
+                                                ((2, 3, 4, 9, 6), torch.channels_last_3d, False),
+                                                ((2, 3, 4, 8, 6), torch.contiguous_format, False)])
+def test_max_pool_hw_equals_max_pool3d_where_it_applies(shape, fmt, pooled):
+    x = torch.randn(*shape).contiguous(memory_format=fmt)
+    out = max_pool_hw(x, (1, 2, 2))
+    assert (out is not None) == pooled and max_pool_hw(x, (2, 2, 2)) is None
+    if pooled:
+        assert torch.equal(out, F.max_pool3d(x, (1, 2, 2)))
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_inference_reordering_gives_the_same_values_and_leaves_the_model_alone(precision):
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last_3d])
+def test_inference_reordering_gives_the_same_values_and_leaves_the_model_alone(precision, fmt):
     model = _with_batchnorm_statistics(create_model(**DEMO_NET), negative_block="block2")
     x = torch.randn(3, 1, 16, 32, 32).to(torch.float32 if precision == "fp32" else torch.bfloat16)
+    x = x.contiguous(memory_format=fmt)
     net = inference_model(model, precision)
     assert [block.pool_first for block in net.features] == [True, False, True, True, True]
     plain = inference_model(model, precision)

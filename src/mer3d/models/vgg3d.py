@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from .init import keras_init
-from .layers import Dropout, MaxPool3d, conv3d
+from .layers import Dropout, MaxPool3d, conv3d, max_pool_hw
 from .registry import register_model
 
 # Filters of Conv3D 1..8 and the paper's grouping into 3D-VGG blocks, each closed by a max-pool.
@@ -45,7 +45,8 @@ class VGG3DBlock(nn.Sequential):
         convs = [layer for name, layer in self.named_children() if name.startswith(("conv", "relu"))]
         for layer in convs[:-1]:    # the last ReLU moves after the pool
             x = layer(x)
-        x = torch.relu_(self.pool(x))
+        pooled = max_pool_hw(x, self.pool.kernel_size)
+        x = torch.relu_(self.pool(x) if pooled is None else pooled)
         return self.bn(x) if hasattr(self, "bn") else x
 
     def can_pool_first(self) -> bool:
