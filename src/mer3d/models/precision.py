@@ -26,12 +26,6 @@ def inference_model(model: nn.Module, precision: str) -> nn.Module:
     return net
 
 
-def configured_training_precision(train: dict) -> str:
-    """The precision a run with these ``train`` settings trains in on this machine."""
-    cuda = train["device"] != "cpu" and torch.cuda.is_available()
-    return training_precision(train["precision"], torch.device("cuda" if cuda else "cpu"))
-
-
 def training_precision(precision: str, device: torch.device) -> str:
     """``train.precision`` resolved: ``auto`` is bf16 where ``device`` computes it natively."""
     if precision != "auto":

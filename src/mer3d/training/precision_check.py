@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,9 @@ from ..data.augment import augmentation_plan
 from ..data.clips import TrainClips
 from ..data.representation import input_shape
 from ..models import architecture, create_model
-from ..models.precision import network_input
 from .folds import protocol_folds
 from .optim import make_optimizer, make_scheduler
-from .trainer import derived_seed, prepare_data, set_threads, training_loss
+from .trainer import derived_seed, forward_loss, optimizer_step, prepare_data, set_threads
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -41,8 +41,7 @@ def first_batches(config: dict, steps: int):
                            input_shape(d)[1], d["representation"],
                            augmentation_plan(aug["enabled"], aug["flip"], tuple(aug["angles"])))
     order = train_set.epoch_order(torch.Generator().manual_seed(derived_seed(config["seed"], 0, 0)))
-    batches = list(zip(range(steps), train_set.batches(order, config["train"]["batch_size"])))
-    return data, [batch for _, batch in batches]
+    return data, list(islice(train_set.batches(order, config["train"]["batch_size"]), steps))
 
 
 def track_losses(config: dict, steps: int) -> dict:
@@ -59,12 +58,8 @@ def track_losses(config: dict, steps: int) -> dict:
         torch.manual_seed(derived_seed(config["seed"], 1))    # the same dropout masks' seed in both
         losses[precision] = []
         for x, y in tqdm(batches, desc=precision, unit="step", leave=False):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-                loss, _, _ = training_loss(model, network_input(x, torch.device("cpu"), "fp32"), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+            loss, _, _ = forward_loss(model, x, y, torch.device("cpu"), precision == "bf16")
+            optimizer_step(loss, optimizer, scheduler)
             losses[precision].append(loss.item())
     return summarise(losses)
 

@@ -24,7 +24,7 @@ from ..data.representation import input_shape
 from ..data.representation import representation as registered_representation
 from ..errors import UserError
 from ..models import architecture, create_model, model_needs_gender
-from ..models.precision import configured_training_precision, inference_model, network_input, training_precision
+from ..models.precision import inference_model, network_input, training_precision
 from ..models.weights import save_weights
 from .checkpoint import previous_checkpoint, resume_checkpoint, save_checkpoint
 from .classical import MODEL_NAME as CLASSICAL
@@ -132,6 +132,19 @@ def training_loss(model, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor
     return F.cross_entropy(logits.float(), y), logits, y
 
 
+def forward_loss(model, x: torch.Tensor, y: torch.Tensor, device: torch.device, bf16: bool):
+    """``training_loss`` of one batch on ``device``, under bf16 autocast when ``bf16``."""
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        return training_loss(model, network_input(x, device, "fp32"), y.to(device))
+
+
+def optimizer_step(loss: torch.Tensor, optimizer, scheduler) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+
+
 def train_epoch(model, batches, optimizer, scheduler, device: torch.device, precision: str,
                 progress) -> tuple[float, float]:
     """One pass over the amplified training set; bf16 training uses autocast (fp32 master weights).
@@ -140,15 +153,11 @@ def train_epoch(model, batches, optimizer, scheduler, device: torch.device, prec
     bf16 = training_precision(precision, device) == "bf16"
     loss_sum, correct, seen = 0.0, 0, 0
     for x, y in batches:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss, logits, y = training_loss(model, network_input(x, device, "fp32"), y.to(device))
+        loss, logits, y = forward_loss(model, x, y, device, bf16)
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"training loss became {loss.item()} at iteration {scheduler.last_epoch + 1}; "
                                    f"the last checkpoint is kept. Lower train.lr, or try train.precision=fp32")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+        optimizer_step(loss, optimizer, scheduler)
         loss_sum += loss.item() * len(y)
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
@@ -281,7 +290,8 @@ def execute(config: dict, run: RunDir, data: PreparedData | None = None,
     ``pool=False`` only train (a Ray task: its driver writes the report once every task is done)."""
     threads = set_threads(config)
     run.write_json(run.env, {**environment(threads), "seed": config["seed"],
-                             "training_precision": configured_training_precision(config["train"])})
+                             "training_precision": training_precision(config["train"]["precision"],
+                                                                      device_of(config["train"]))})
     if data is None:
         data = prepare_data(config, folds)
     all_folds, chosen = run_folds(config, data, folds)
