@@ -1,11 +1,11 @@
-"""The bf16-aware layers (mer3d.models.layers) and the exact inference reordering of the 3D-VGG."""
+"""The bf16-aware layers (mer3d.models.layers) and the exact inference preparation of the 3D-VGG."""
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mer3d.models import create_model
-from mer3d.models.layers import Dropout, Float32Conv3d, MaxPool3d, keep_mask, max_pool_hw
+from mer3d.models.layers import Dropout, Float32Conv3d, FusedConvReLU3d, MaxPool3d, dropout_scale, max_pool_view
 from mer3d.models.precision import inference_model, training_precision
 
 DEMO_NET = dict(name="vgg3d", num_classes=5, in_channels=1, frames=16, size=32, width=0.5, hidden=128)
@@ -114,15 +114,22 @@ def test_dropout_keeps_1_minus_p_scaled_and_is_the_identity_in_eval():
 
 
 @pytest.mark.parametrize("p", [0.25, 0.5, 0.75, 0.0625, 0.3, 0.01])
-def test_keep_mask_keeps_each_element_with_probability_1_minus_p(p):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_dropout_scale_keeps_each_element_with_probability_1_minus_p(p, dtype):
     torch.manual_seed(0)
-    x = torch.zeros(4, 8, 5, 31, 33).contiguous(memory_format=torch.channels_last_3d)
-    kept = torch.stack([keep_mask(x, p).float() for _ in range(20)])
-    assert kept.shape[1:] == x.shape and keep_mask(x, p).stride() == x.stride()
+    x = torch.zeros(4, 8, 5, 31, 33, dtype=dtype).contiguous(memory_format=torch.channels_last_3d)
+    scales = torch.stack([dropout_scale(x, p) for _ in range(20)])
+    assert scales.shape[1:] == x.shape and scales.dtype == dtype and dropout_scale(x, p).stride() == x.stride()
+    assert set(scales.unique().tolist()) == {0.0, torch.tensor(1 / (1 - p), dtype=dtype).item()}
+    kept = (scales > 0).float()
     assert kept.mean().item() == pytest.approx(1 - p, abs=0.004)
     # independent of position: every channel and every column keeps its share
     assert kept.mean(dim=(0, 1, 3, 4, 5)).sub(1 - p).abs().max().item() < 0.02
     assert kept.mean(dim=(0, 1, 2, 3, 4)).sub(1 - p).abs().max().item() < 0.03
+    # and of its neighbours: a byte's fields (consecutive in memory) are not correlated
+    flat = kept.permute(0, 1, 3, 4, 5, 2).reshape(20, -1)
+    both = (flat[:, :-1] * flat[:, 1:]).mean().item()
+    assert both == pytest.approx((1 - p) ** 2, abs=0.006)
 
 
 def _with_batchnorm_statistics(model, negative_block: str | None = None):
@@ -138,31 +145,52 @@ def _with_batchnorm_statistics(model, negative_block: str | None = None):
     return model
 
 
-@pytest.mark.parametrize("shape, fmt, pooled", [((2, 3, 4, 8, 6), torch.channels_last_3d, True),
-                                                ((2, 3, 4, 9, 6), torch.channels_last_3d, False),
-                                                ((2, 3, 4, 8, 6), torch.contiguous_format, False)])
-def test_max_pool_hw_equals_max_pool3d_where_it_applies(shape, fmt, pooled):
+@pytest.mark.parametrize("shape, kernel, fmt, pooled", [((2, 3, 4, 8, 6), (1, 2, 2), torch.channels_last_3d, True),
+                                                        ((2, 3, 4, 8, 6), (2, 2, 2), torch.channels_last_3d, True),
+                                                        ((2, 3, 4, 8, 6), (2, 1, 2), torch.channels_last_3d, True),
+                                                        ((2, 3, 4, 9, 6), (1, 2, 2), torch.channels_last_3d, False),
+                                                        ((2, 3, 3, 8, 6), (2, 2, 2), torch.channels_last_3d, False),
+                                                        ((2, 3, 4, 8, 6), (1, 3, 3), torch.channels_last_3d, False),
+                                                        ((2, 3, 4, 8, 6), (1, 2, 2), torch.contiguous_format, False)])
+def test_max_pool_view_equals_max_pool3d_where_it_applies(shape, kernel, fmt, pooled):
     x = torch.randn(*shape).contiguous(memory_format=fmt)
-    out = max_pool_hw(x, (1, 2, 2))
-    assert (out is not None) == pooled and max_pool_hw(x, (2, 2, 2)) is None
+    out = max_pool_view(x, kernel)
+    assert (out is not None) == pooled
     if pooled:
-        assert torch.equal(out, F.max_pool3d(x, (1, 2, 2)))
+        assert torch.equal(out, F.max_pool3d(x, kernel)) and out.is_contiguous(memory_format=torch.channels_last_3d)
+
+
+@pytest.mark.parametrize("dtype, fused", [(torch.bfloat16, True), (torch.float32, False)])
+def test_fused_conv_relu_gives_conv_then_relu_at_every_batch_size(dtype, fused):
+    torch.manual_seed(0)
+    conv = nn.Conv3d(8, 16, 3, padding=1).to(dtype).to(memory_format=torch.channels_last_3d).eval()
+    layer = FusedConvReLU3d(conv)
+    with torch.no_grad():
+        for n in (3, 1, 16, 1):
+            x = torch.randn(n, 8, 4, 10, 12).to(dtype).contiguous(memory_format=torch.channels_last_3d)
+            out = layer(x)
+            assert torch.equal(out, torch.relu(conv(x)))
+            assert out.is_contiguous(memory_format=torch.channels_last_3d) or not fused
+        assert torch.equal(layer(x.contiguous()), torch.relu(conv(x)))        # other layouts: conv, then ReLU
+    assert len(layer._packed) == (3 if fused else 0)     # oneDNN used, weights packed once per input size
+    x.requires_grad_(True)
+    assert torch.equal(layer(x), torch.relu(conv(x)))   # with autograd: torch's own layers
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last_3d])
-def test_inference_reordering_gives_the_same_values_and_leaves_the_model_alone(precision, fmt):
+def test_inference_preparation_gives_the_same_values_and_leaves_the_model_alone(precision, fmt):
     model = _with_batchnorm_statistics(create_model(**DEMO_NET), negative_block="block2")
     x = torch.randn(3, 1, 16, 32, 32).to(torch.float32 if precision == "fp32" else torch.bfloat16)
     x = x.contiguous(memory_format=fmt)
     net = inference_model(model, precision)
-    assert [block.pool_first for block in net.features] == [True, False, True, True, True]
+    assert [block.fused is not None for block in net.features] == [True, False, True, True, True]
     plain = inference_model(model, precision)
     for block in plain.features:
-        block.pool_first = False
+        block.fused = None
     with torch.no_grad():
         assert torch.equal(net(x), plain(x))
-    assert model.training and not any(getattr(b, "pool_first") for b in model.features)
+    assert model.training and all(b.fused is None for b in model.features)
 
 
 def test_training_precision_auto_follows_the_hardware():

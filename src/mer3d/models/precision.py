@@ -19,10 +19,11 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 def inference_model(model: nn.Module, precision: str) -> nn.Module:
     """An eval-mode copy of ``model`` in ``precision`` (the original is untouched), with its layers
-    reordered for inference where the model knows an exact reordering (``reorder_for_inference``)."""
+    reordered and fused for inference where the model knows how to do that exactly
+    (``prepare_for_inference``)."""
     net = copy.deepcopy(model).eval().to(DTYPES[precision])
-    if hasattr(net, "reorder_for_inference"):
-        net.reorder_for_inference()
+    if hasattr(net, "prepare_for_inference"):
+        net.prepare_for_inference()
     return net
 
 

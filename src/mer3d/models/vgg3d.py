@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from .init import keras_init
-from .layers import Dropout, MaxPool3d, conv3d, max_pool_hw
+from .layers import Dropout, FusedConvReLU3d, MaxPool3d, conv3d, max_pool_view
 from .registry import register_model
 
 # Filters of Conv3D 1..8 and the paper's grouping into 3D-VGG blocks, each closed by a max-pool.
@@ -19,7 +19,7 @@ class VGG3DBlock(nn.Sequential):
     max-pool and dropout (the paper's 3D-VGG-Block with its BN and dropout additions), on inputs
     ``depth`` frames deep."""
 
-    pool_first = False   # set on inference copies by VGG3D.reorder_for_inference
+    fused: list[FusedConvReLU3d] | None = None   # set on inference copies by VGG3D.prepare_for_inference
 
     def __init__(self, in_channels: int, filters: tuple[int, ...], pool: tuple[int, int, int],
                  dropout: float, batchnorm: bool, first_conv: int, depth: int):
@@ -36,17 +36,16 @@ class VGG3DBlock(nn.Sequential):
         super().__init__(layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.training or not self.pool_first:
+        if self.training or self.fused is None:
             return super().forward(x)
         # In eval, BatchNorm is a per-channel x * scale + shift: with no negative scale it is
-        # monotone, as ReLU is, so max-pooling commutes with both (exactly, even after rounding)
-        # and they run on a quarter (an eighth) of the values; dropout is the identity. On the
-        # paper's network in bf16 that is 1.10-1.13x the clips/s of the plain order.
-        convs = [layer for name, layer in self.named_children() if name.startswith(("conv", "relu"))]
-        for layer in convs[:-1]:    # the last ReLU moves after the pool
-            x = layer(x)
-        pooled = max_pool_hw(x, self.pool.kernel_size)
-        x = torch.relu_(self.pool(x) if pooled is None else pooled)
+        # monotone, so max-pooling commutes with it (exactly, even after rounding) and it runs on a
+        # quarter (an eighth) of the values; dropout is the identity. The ReLUs run inside the
+        # convolutions. On the paper's network in bf16: 1.19-1.24x the clips/s of the plain order.
+        for conv in self.fused:
+            x = conv(x)
+        pooled = max_pool_view(x, self.pool.kernel_size)
+        x = self.pool(x) if pooled is None else pooled
         return self.bn(x) if hasattr(self, "bn") else x
 
     def can_pool_first(self) -> bool:
@@ -92,8 +91,10 @@ class VGG3D(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))
 
-    def reorder_for_inference(self) -> None:
-        """Pool before ReLU and BatchNorm in every eval-mode block where that gives the same
-        values (mer3d.models.precision.inference_model calls it on its copy)."""
+    def prepare_for_inference(self) -> None:
+        """On an eval-mode copy (mer3d.models.precision.inference_model calls it): in every block
+        where that gives the same values, pool before BatchNorm, with each ReLU fused into its
+        convolution (layers.FusedConvReLU3d)."""
         for block in self.features:
-            block.pool_first = block.can_pool_first()
+            convs = [layer for name, layer in block.named_children() if name.startswith("conv")]
+            block.fused = [FusedConvReLU3d(conv) for conv in convs] if block.can_pool_first() else None

@@ -6,7 +6,7 @@ measured too ("keras-tensorflow", the speed target); otherwise ratios use the no
 The training data pipeline alone (sampling, augmentation, representation) is timed beside the model
 (mer3d.training.pipeline_speed), so the report shows which of the two limits.
 
-torch is imported inside the functions that need it: the Keras process reuses ``_median_rate``
+torch is imported inside the functions that need it: the Keras process reuses ``timed_rate``
 from here and stays torch-free."""
 from __future__ import annotations
 
@@ -50,15 +50,23 @@ def default_variants() -> tuple[str, ...]:
     return (*VARIANTS, *([KERAS_VARIANT] if importlib.util.find_spec("tensorflow") else []))
 
 
-def _median_rate(step, clips: int, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
+# Untimed steps before the timed ones, the same for every framework: the first training steps run
+# 1.3-1.6x slower while the allocator's heap and oneDNN's kernel caches fill.
+WARMUP = {"infer_b1": 5, "infer_b16": 2, "train_b16": 4}
+# Timed steps per repeat asked for: batch 1 is fast, so it gets twice as many.
+TIMED = {"infer_b1": 2, "infer_b16": 1, "train_b16": 1}
+
+
+def timed_rate(kind: str, step, repeats: int) -> float:
+    """Clips/s of ``step`` (one batch of ``kind``): the median over timed steps after WARMUP."""
+    for _ in range(WARMUP[kind]):
         step()
     times = []
-    for _ in range(repeats):
+    for _ in range(repeats * TIMED[kind]):
         began = time.perf_counter()
         step()
         times.append(time.perf_counter() - began)
-    return clips / statistics.median(times)
+    return (1 if kind == "infer_b1" else 16) / statistics.median(times)
 
 
 def measure(arch: dict, layout: str, precision: str, repeats: int) -> dict:
@@ -97,10 +105,10 @@ def measure(arch: dict, layout: str, precision: str, repeats: int) -> dict:
         loss.backward()
         optimizer.step()
 
-    result = {"infer_b1": _median_rate(lambda: infer(1), 1, repeats * 2, 2),
-              "infer_b16": _median_rate(lambda: infer(16), 16, repeats, 1)}
+    result = {"infer_b1": timed_rate("infer_b1", lambda: infer(1), repeats),
+              "infer_b16": timed_rate("infer_b16", lambda: infer(16), repeats)}
     model.train()
-    result["train_b16"] = _median_rate(train_step, 16, repeats, 2)
+    result["train_b16"] = timed_rate("train_b16", train_step, repeats)
     result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return result
 

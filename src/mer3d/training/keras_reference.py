@@ -9,7 +9,7 @@ import resource
 
 import numpy as np
 
-from .benchmark import _median_rate
+from .benchmark import timed_rate
 
 # Same as mer3d.models.vgg3d.PAPER_BLOCKS (tests check it); repeated here to keep torch out.
 PAPER_BLOCKS = ((32,), (32,), (64, 64), (128, 128), (128, 128))
@@ -79,9 +79,9 @@ def measure_keras(arch: dict, repeats: int, threads: int | None = None) -> dict:
     rng = np.random.default_rng(0)
     x1, x16 = (tf.constant(rng.standard_normal((n, *model.input_shape[1:]), dtype=np.float32)) for n in (1, 16))
     y16 = tf.constant(rng.integers(0, arch["num_classes"], 16), dtype=tf.int32)
-    steps = {"infer_b1": (lambda: model.predict_on_batch(x1), 1, repeats * 2, 2),
-             "infer_b16": (lambda: model.predict_on_batch(x16), 16, repeats, 1),
-             "train_b16": (lambda: model.train_on_batch(x16, y16), 16, repeats, 2)}
-    result = {name: _median_rate(*args) for name, args in steps.items()}
+    steps = {"infer_b1": lambda: model.predict_on_batch(x1),
+             "infer_b16": lambda: model.predict_on_batch(x16),
+             "train_b16": lambda: model.train_on_batch(x16, y16)}
+    result = {kind: timed_rate(kind, step, repeats) for kind, step in steps.items()}
     result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return result
