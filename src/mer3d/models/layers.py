@@ -95,7 +95,7 @@ def _byte_table(bits: int, p: float, dtype: torch.dtype, device: torch.device) -
 
 
 class FusedConvReLU3d(nn.Module):
-    """``relu(conv(x))`` of an eval-mode Conv3d, for inference.
+    """``relu(conv(x))`` of an eval-mode Conv3d, for an inference copy whose weights no longer change.
 
     On CPU, for bf16 channels-last inputs and weights, one oneDNN call applies the ReLU as the
     convolution writes its output (no second pass over it), with the weights reordered to oneDNN's

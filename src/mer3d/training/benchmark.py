@@ -55,6 +55,7 @@ def default_variants() -> tuple[str, ...]:
 WARMUP = {"infer_b1": 5, "infer_b16": 2, "train_b16": 4}
 # Timed steps per repeat asked for: batch 1 is fast, so it gets twice as many.
 TIMED = {"infer_b1": 2, "infer_b16": 1, "train_b16": 1}
+BATCH = {"infer_b1": 1, "infer_b16": 16, "train_b16": 16}
 
 
 def timed_rate(kind: str, step, repeats: int) -> float:
@@ -66,7 +67,7 @@ def timed_rate(kind: str, step, repeats: int) -> float:
         began = time.perf_counter()
         step()
         times.append(time.perf_counter() - began)
-    return (1 if kind == "infer_b1" else 16) / statistics.median(times)
+    return BATCH[kind] / statistics.median(times)
 
 
 def measure(arch: dict, layout: str, precision: str, repeats: int) -> dict:
